@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// The front end's phases in order: load and parse, then check.
+#include "driver/frontend.h"
+
+namespace flow::driver {
+
+namespace {
+void CheckLoaded(DiagSink& sink, FrontendResult& result) {
+  if (!result.loaded.entry_loaded) return;
+  result.program.emplace(sema::Check(result.loaded.modules, 0, sink));
+}
+}  // namespace
+
+void RunFrontend(SourceManager& sm, const std::string& entry_path, DiagSink& sink, const LoadOptions& options,
+                 FrontendResult& result) {
+  result.loaded = LoadModules(sm, entry_path, sink, options);
+  CheckLoaded(sink, result);
+}
+
+void RunFrontend(SourceManager& sm, FileId entry, DiagSink& sink, const LoadOptions& options,
+                 FrontendResult& result) {
+  result.loaded = LoadModules(sm, entry, sink, options);
+  CheckLoaded(sink, result);
+}
+
+}  // namespace flow::driver

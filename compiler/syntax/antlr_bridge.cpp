@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs the generated ANTLR lexer and parser over a file and hands each parsed
+// piece to the AstBuilder. Parses one top-level item, or one pipeline
+// statement, at a time: SLL first, full LL only where SLL fails, and the
+// parse tree is freed after each piece so memory stays flat on huge files.
+#include <algorithm>
+
+#include "fmt/format.h"
+#include "llvm/Support/ConvertUTF.h"
+#include "syntax/ast_builder.h"
+#include "syntax/parse.h"
+
+namespace flow::syntax {
+
+using FP = flowgen::FlowParser;
+
+namespace {
+
+// Words for a token type, as users read them in "expected X, found Y".
+std::string Describe(size_t type, const antlr4::dfa::Vocabulary& vocab) {
+  switch (type) {
+    case antlr4::Token::EOF: return "end of file";
+    case FP::IDENT: return "a name";
+    case FP::INT: return "an integer";
+    case FP::FLOAT: return "a number";
+    case FP::STRING: case FP::TRIPLE_STRING: return "a string";
+    case FP::DURATION: return "a duration";
+    case FP::SIZE: return "a size";
+    default: break;
+  }
+  std::string lit = vocab.getLiteralName(type);
+  if (!lit.empty()) return lit;
+  return vocab.getSymbolicName(type);
+}
+
+std::string DescribeFound(antlr4::Token* tok) {
+  if (!tok || tok->getType() == antlr4::Token::EOF) return "end of file";
+  std::string text = tok->getText();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  switch (tok->getType()) {
+    case FP::IDENT: return fmt::format("name '{}'", text);
+    case FP::STRING: case FP::TRIPLE_STRING: return "a string";
+    default: return fmt::format("'{}'", text);
+  }
+}
+
+std::string DescribeExpected(const antlr4::misc::IntervalSet& set, const antlr4::dfa::Vocabulary& vocab) {
+  std::vector<size_t> types;
+  for (const auto& iv : set.getIntervals())
+    for (ssize_t t = iv.a; t <= iv.b && types.size() < 64; ++t) types.push_back(t);
+  bool expr_start = std::find(types.begin(), types.end(), size_t(FP::INT)) != types.end() &&
+                    std::find(types.begin(), types.end(), size_t(FP::IDENT)) != types.end();
+  if (expr_start) {
+    bool stmt_start = std::find(types.begin(), types.end(), size_t(FP::LET)) != types.end();
+    bool closes = std::find(types.begin(), types.end(), size_t(FP::RBRACE)) != types.end();
+    if (stmt_start) return closes ? "a statement or '}'" : "a statement";
+    return "an expression";
+  }
+  if (types.empty()) return {};
+  if (types.size() > 5) return {};
+  std::string out;
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (i) out += i + 1 == types.size() ? " or " : ", ";
+    out += Describe(types[i], vocab);
+  }
+  return out;
+}
+
+bool IsTopKeyword(size_t t) {
+  return t == FP::IMPORT || t == FP::PARAM || t == FP::RECORD || t == FP::STAGE || t == FP::PIPELINE;
+}
+bool IsStatementKeyword(size_t t) {
+  return t == FP::LET || t == FP::VAR || t == FP::OUTPUT || t == FP::IF || t == FP::FOR || t == FP::WHILE;
+}
+
+// Collects syntax errors as diagnostics in our words; one per parsed piece
+// (the first is the useful one; the rest are usually echoes of it).
+class ErrorCollector : public antlr4::BaseErrorListener {
+ public:
+  ErrorCollector(DiagSink& sink, const OffsetMap*& map) : sink_(sink), map_(map) {}
+
+  void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* tok, size_t line, size_t col,
+                   const std::string& msg, std::exception_ptr) override {
+    (void)line, (void)col, (void)msg;
+    ++errors_in_piece_;
+    if (errors_in_piece_ > 1 || total_ >= kMaxErrorsPerFile) return;
+    ++total_;
+    SourceRange range = Range(tok);
+    auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
+    size_t type = tok ? tok->getType() : antlr4::Token::EOF;
+    switch (type) {
+      case FP::BAD_CHAR: {
+        std::string t = tok->getText();
+        sink_.Emit(DiagKind::UnexpectedChar, range,
+                   t == "'" ? "unexpected character '''; strings use double quotes"
+                            : fmt::format("unexpected character '{}'", t));
+        return;
+      }
+      case FP::UNTERMINATED_STRING:
+      case FP::UNTERMINATED_TRIPLE_STRING: {
+        range.end = std::min(range.end, range.begin + 1);
+        auto& d = sink_.Emit(DiagKind::UnterminatedString, range, "string is never closed");
+        d.fix_hint = type == FP::UNTERMINATED_STRING
+                         ? "close it with '\"' on the same line, or use \"\"\"...\"\"\" for several lines"
+                         : "close it with '\"\"\"'";
+        return;
+      }
+      case FP::BAD_NUMBER: {
+        auto& d = sink_.Emit(DiagKind::BadNumber, range, fmt::format("invalid number '{}'", tok->getText()));
+        d.fix_hint = "durations end in ms, s, m, h or d; sizes in B, KB, MB, GB or TB";
+        return;
+      }
+      default:
+        break;
+    }
+    std::string expected;
+    if (parser) {
+      try {
+        expected = DescribeExpected(parser->getExpectedTokens(), parser->getVocabulary());
+      } catch (...) {
+        expected.clear();
+      }
+    }
+    std::string found = DescribeFound(tok);
+    std::string message = expected.empty() ? fmt::format("unexpected {}", found)
+                                           : fmt::format("expected {}, found {}", expected, found);
+    auto& d = sink_.Emit(DiagKind::SyntaxError, range, message);
+    if (tok && type == FP::IDENT && parser) {
+      // A keyword used as a name, or a missing comma, are the usual causes.
+      if (expected == "')'" || expected == "',' or ')'") d.fix_hint = "arguments are separated by ','";
+    }
+  }
+
+  void BeginPiece() { errors_in_piece_ = 0; }
+  size_t PieceErrors() const { return errors_in_piece_; }
+  void SetPieceErrors(size_t n) { errors_in_piece_ = n; }
+  bool PieceHadError() const { return errors_in_piece_ > 0; }
+  bool TooMany() const { return total_ >= kMaxErrorsPerFile; }
+
+ private:
+  SourceRange Range(antlr4::Token* tok) {
+    if (!tok) return {map_->file, map_->base, map_->base};
+    size_t start = tok->getStartIndex(), stop = tok->getStopIndex();
+    if (start == INVALID_INDEX || stop == INVALID_INDEX || stop + 1 < start)
+      return {map_->file, map_->Byte(map_->length), map_->Byte(map_->length)};
+    return {map_->file, map_->Byte(start), map_->Byte(stop + 1)};
+  }
+
+  DiagSink& sink_;
+  const OffsetMap*& map_;
+  size_t errors_in_piece_ = 0;
+  size_t total_ = 0;
+};
+
+// Everything one ANTLR parse needs, kept together so an interpolation can run
+// its own small parse while the file's parse is paused.
+struct AntlrParse {
+  explicit AntlrParse(std::string_view text)
+      : input(text.data(), text.size()), lexer(&input), tokens(&lexer), parser(&tokens) {
+    lexer.removeErrorListeners();
+    parser.removeErrorListeners();
+    parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+        antlr4::atn::PredictionMode::SLL);
+  }
+  antlr4::ANTLRInputStream input;
+  flowgen::FlowLexer lexer;
+  antlr4::CommonTokenStream tokens;
+  FP parser;
+};
+
+// Runs `rule` over the next piece: SLL with bail-out first; if that fails,
+// rewinds and reparses with full LL and error recovery, reporting errors.
+template <typename Rule>
+auto ParsePiece(AntlrParse& p, ErrorCollector& errors, Rule rule) -> decltype(rule(p.parser)) {
+  size_t start = p.tokens.index();
+  errors.BeginPiece();
+  auto bail = std::make_shared<antlr4::BailErrorStrategy>();
+  p.parser.setErrorHandler(bail);
+  p.parser.removeErrorListeners();
+  p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::SLL);
+  try {
+    return rule(p.parser);
+  } catch (const antlr4::ParseCancellationException&) {
+  } catch (const antlr4::RecognitionException&) {
+  }
+  p.tokens.seek(start);
+  p.parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+  p.parser.addErrorListener(&errors);
+  p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
+      antlr4::atn::PredictionMode::LL);
+  auto result = rule(p.parser);
+  p.parser.removeErrorListeners();
+  return result;
+}
+
+OffsetMap MakeMap(FileId file, uint32_t base, std::string_view text) {
+  OffsetMap map;
+  map.file = file;
+  map.base = base;
+  map.length = static_cast<uint32_t>(text.size());
+  bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return (c & 0x80) == 0; });
+  if (!ascii) {
+    map.cp_to_byte.reserve(text.size() + 1);
+    for (uint32_t i = 0; i < text.size(); ++i)
+      if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) map.cp_to_byte.push_back(i);
+    map.cp_to_byte.push_back(static_cast<uint32_t>(text.size()));
+  }
+  return map;
+}
+
+// Rejects text that ANTLR must never see: NUL bytes (binary files), invalid
+// UTF-8, and files too large for 32-bit offsets.
+bool CheckEncoding(FileId file, std::string_view text, DiagSink& sink) {
+  if (text.size() >= kMaxFileBytes) {
+    sink.Emit(DiagKind::FileTooLarge, {file, 0, 0},
+              fmt::format("file is too large ({} bytes; the limit is {})", text.size(), kMaxFileBytes));
+    return false;
+  }
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    auto& d = sink.Emit(DiagKind::FileBinary, {file, uint32_t(nul), uint32_t(nul + 1)},
+                        "file contains a NUL byte; is it a binary file?");
+    d.fix_hint = ".flow files are UTF-8 text";
+    return false;
+  }
+  const auto* begin = reinterpret_cast<const llvm::UTF8*>(text.data());
+  const auto* end = begin + text.size();
+  const llvm::UTF8* pos = begin;
+  while (pos < end) {
+    unsigned len = llvm::getNumBytesForUTF8(*pos);
+    if (len > static_cast<unsigned>(end - pos) || !llvm::isLegalUTF8Sequence(pos, pos + len)) {
+      uint32_t at = static_cast<uint32_t>(pos - begin);
+      auto& d = sink.Emit(DiagKind::FileNotUtf8, {file, at, at + 1},
+                          fmt::format("file is not valid UTF-8 (byte 0x{:02X})", unsigned(*pos)));
+      d.fix_hint = ".flow files are UTF-8 text";
+      return false;
+    }
+    pos += len;
+  }
+  return true;
+}
+
+// Bracket nesting and runs of prefix operators are the inputs that make a
+// recursive-descent parser recurse without bound; refuse them up front.
+bool CheckNesting(antlr4::CommonTokenStream& tokens, const OffsetMap& map, DiagSink& sink) {
+  int depth = 0, prefix_run = 0;
+  for (antlr4::Token* t : tokens.getTokens()) {
+    size_t type = t->getType();
+    if (type == FP::LPAREN || type == FP::LBRACK || type == FP::LBRACE) ++depth;
+    if (type == FP::RPAREN || type == FP::RBRACK || type == FP::RBRACE) depth = std::max(0, depth - 1);
+    prefix_run = (type == FP::MINUS || type == FP::NOT) ? prefix_run + 1 : 0;
+    if (depth > kMaxBracketNesting || prefix_run > kMaxPrefixRun) {
+      SourceRange r{map.file, map.Byte(t->getStartIndex()), map.Byte(t->getStopIndex() + 1)};
+      sink.Emit(DiagKind::NestingTooDeep, r,
+                depth > kMaxBracketNesting
+                    ? fmt::format("brackets nested more than {} levels deep", kMaxBracketNesting)
+                    : fmt::format("more than {} prefix operators in a row", kMaxPrefixRun));
+      return false;
+    }
+  }
+  return true;
+}
+
+class FileParser {
+ public:
+  FileParser(FileId file, std::string_view text, DiagSink& sink)
+      : file_(file),
+        text_(text),
+        sink_(sink),
+        map_(MakeMap(file, 0, text)),
+        current_map_(&map_),
+        errors_(sink, current_map_),
+        builder_(module_, text, map_, sink,
+                 [this](std::string_view inner, uint32_t offset, AstBuilder& b) {
+                   return ParseInterpolation(inner, offset, b);
+                 }) {
+    module_.file = file;
+  }
+
+  ast::Module Run() {
+    if (!CheckEncoding(file_, text_, sink_)) return std::move(module_);
+    AntlrParse p(text_);
+    p.tokens.fill();
+    if (!CheckNesting(p.tokens, map_, sink_)) return std::move(module_);
+    while (!errors_.TooMany()) {
+      size_t la = p.tokens.LA(1);
+      if (la == antlr4::Token::EOF) break;
+      size_t before = p.tokens.index();
+      if (la == FP::PIPELINE) {
+        ParsePipeline(p);
+      } else {
+        auto* item = ParsePiece(p, errors_, [](FP& parser) { return parser.topItem(); });
+        bool had_error = errors_.PieceHadError();
+        builder_.AddTopItem(item);
+        if (had_error) SkipTo(p, /*statement_level=*/false);
+      }
+      p.parser.getTreeTracker().reset();
+      if (p.tokens.index() == before) p.tokens.consume();  // always progress
+    }
+    if (errors_.TooMany())
+      sink_.Emit(DiagKind::TooManyErrors, {file_, map_.length, map_.length},
+                 fmt::format("too many errors in this file; stopped after {}", kMaxErrorsPerFile));
+    return std::move(module_);
+  }
+
+ private:
+  // pipelineDecl : pipelineHead statement* '}' ; driven here piece by piece.
+  void ParsePipeline(AntlrParse& p) {
+    auto* head = ParsePiece(p, errors_, [](FP& parser) { return parser.pipelineHead(); });
+    bool head_error = errors_.PieceHadError();
+    ast::Pipeline& pipeline = builder_.BeginPipeline(head);
+    SourceRange open = pipeline.range;
+    p.parser.getTreeTracker().reset();
+    if (head_error) SkipTo(p, /*statement_level=*/true);
+    while (!errors_.TooMany()) {
+      size_t la = p.tokens.LA(1);
+      if (la == FP::RBRACE) {
+        pipeline.range.end = map_.Byte(p.tokens.LT(1)->getStopIndex() + 1);
+        pipeline.body.range.end = pipeline.range.end;
+        p.tokens.consume();
+        return;
+      }
+      if (la == antlr4::Token::EOF || IsTopKeyword(la)) {
+        auto& d = sink_.Emit(DiagKind::SyntaxError, SourceRange{file_, map_.Byte(p.tokens.LT(1)->getStartIndex()),
+                                                                map_.Byte(p.tokens.LT(1)->getStopIndex() + 1)},
+                             fmt::format("expected '}}' to close pipeline '{}', found {}", pipeline.name,
+                                         DescribeFound(p.tokens.LT(1))));
+        d.notes.push_back({open, "pipeline opened here"});
+        return;
+      }
+      size_t before = p.tokens.index();
+      auto* st = ParsePiece(p, errors_, [](FP& parser) { return parser.statement(); });
+      bool had_error = errors_.PieceHadError();
+      if (auto stmt = builder_.BuildStatement(st)) pipeline.body.stmts.push_back(std::move(stmt));
+      p.parser.getTreeTracker().reset();
+      if (had_error) SkipTo(p, /*statement_level=*/true);
+      if (p.tokens.index() == before) p.tokens.consume();
+    }
+  }
+
+  // After a syntax error: skip to the next token that can start a statement
+  // (or a top-level item), staying outside any brackets opened meanwhile.
+  void SkipTo(AntlrParse& p, bool statement_level) {
+    int depth = 0;
+    while (true) {
+      size_t la = p.tokens.LA(1);
+      if (la == antlr4::Token::EOF) return;
+      if (depth == 0 && IsTopKeyword(la)) return;
+      if (depth == 0 && statement_level && (IsStatementKeyword(la) || la == FP::RBRACE)) return;
+      if (la == FP::LBRACE) ++depth;
+      if (la == FP::RBRACE) --depth;
+      p.tokens.consume();
+    }
+  }
+
+  ast::ExprPtr ParseInterpolation(std::string_view inner, uint32_t offset, AstBuilder& b) {
+    OffsetMap sub = MakeMap(file_, offset, inner);
+    const OffsetMap* saved_listener_map = current_map_;
+    current_map_ = &sub;
+    const OffsetMap* saved = b.SwapMap(&sub);
+    size_t outer_errors = errors_.PieceErrors();
+    AntlrParse p(inner);
+    p.tokens.fill();
+    ast::ExprPtr result;
+    if (CheckNesting(p.tokens, sub, sink_)) {
+      auto* ctx = ParsePiece(p, errors_, [](FP& parser) { return parser.interpolation(); });
+      if (errors_.PieceHadError() || !ctx->expr()) {
+        result = std::make_unique<ast::ErrorExpr>(SourceRange{file_, offset, offset + uint32_t(inner.size())},
+                                                  b.NextId());
+      } else {
+        result = b.BuildExpr(ctx->expr());
+      }
+    } else {
+      result = std::make_unique<ast::ErrorExpr>(SourceRange{file_, offset, offset + uint32_t(inner.size())},
+                                                b.NextId());
+    }
+    b.SwapMap(saved);
+    current_map_ = saved_listener_map;
+    errors_.SetPieceErrors(outer_errors);
+    return result;
+  }
+
+  FileId file_;
+  std::string_view text_;
+  DiagSink& sink_;
+  ast::Module module_;
+  OffsetMap map_;
+  const OffsetMap* current_map_;
+  ErrorCollector errors_;
+  AstBuilder builder_;
+};
+
+}  // namespace
+
+ast::Module ParseFile(const SourceManager& sm, FileId file, DiagSink& sink) {
+  FileParser parser(file, sm.Text(file), sink);
+  ast::Module m = parser.Run();
+  m.path = sm.Path(file);
+  return m;
+}
+
+}  // namespace flow::syntax

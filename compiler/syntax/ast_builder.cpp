@@ -1,0 +1,659 @@
+// SPDX-License-Identifier: Apache-2.0
+// Builds the AST from ANTLR contexts, the one place that walks parse trees.
+// Every accessor may return null after error recovery, so every step checks.
+#include "syntax/ast_builder.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "fmt/format.h"
+#include "llvm/ADT/StringRef.h"
+#include "syntax/parse.h"
+
+namespace flow::syntax {
+
+using FP = flowgen::FlowParser;
+using llvm::dyn_cast;
+
+namespace {
+
+std::string Text(antlr4::tree::TerminalNode* node) {
+  if (!node) return {};
+  std::string t = node->getText();
+  // Tokens conjured by error recovery read "<missing IDENT>".
+  if (t.rfind("<missing", 0) == 0) return {};
+  return t;
+}
+
+template <typename T>
+std::unique_ptr<T> New(SourceRange range, ast::ExprId id) {
+  return std::make_unique<T>(range, id);
+}
+
+}  // namespace
+
+SourceRange AstBuilder::RangeOf(antlr4::Token* tok) const {
+  if (!tok) return {map_->file, map_->base, map_->base};
+  size_t start = tok->getStartIndex();
+  size_t stop = tok->getStopIndex();
+  if (start == INVALID_INDEX || stop == INVALID_INDEX || stop + 1 < start)
+    return {map_->file, map_->Byte(map_->length), map_->Byte(map_->length)};
+  return {map_->file, map_->Byte(start), map_->Byte(stop + 1)};
+}
+
+SourceRange AstBuilder::RangeOf(antlr4::ParserRuleContext* ctx) const {
+  if (!ctx || !ctx->start) return {map_->file, map_->base, map_->base};
+  SourceRange r = RangeOf(ctx->start);
+  if (ctx->stop && ctx->stop->getStopIndex() != INVALID_INDEX &&
+      ctx->stop->getTokenIndex() >= ctx->start->getTokenIndex()) {
+    SourceRange e = RangeOf(ctx->stop);
+    if (e.end > r.begin) r.end = e.end;
+  }
+  return r;
+}
+
+ast::ExprPtr AstBuilder::MakeError(SourceRange range) {
+  return New<ast::ErrorExpr>(range, NextId());
+}
+
+// ---------------------------------------------------------------- types
+
+// typeRef : IDENT ('<' typeRef (',' typeRef)* '>')? QUESTION? ;
+ast::TypeRef AstBuilder::BuildType(FP::TypeRefContext* ctx) {
+  ast::TypeRef t;
+  if (!ctx) return t;
+  t.range = RangeOf(ctx);
+  t.name = Text(ctx->IDENT());
+  for (auto* arg : ctx->typeRef()) t.args.push_back(BuildType(arg));
+  t.optional = ctx->QUESTION() != nullptr;
+  return t;
+}
+
+// paramList : paramDef (',' paramDef)* ','? ;
+// paramDef  : IDENT ':' typeRef ('=' expr)? ;
+std::vector<ast::Field> AstBuilder::BuildFields(FP::ParamListContext* ctx) {
+  std::vector<ast::Field> fields;
+  if (!ctx) return fields;
+  for (auto* def : ctx->paramDef()) {
+    ast::Field f;
+    f.name = Text(def->IDENT());
+    if (f.name.empty()) continue;
+    f.name_range = RangeOf(def->IDENT());
+    f.type = BuildType(def->typeRef());
+    if (def->expr()) f.default_value = BuildExpr(def->expr());
+    fields.push_back(std::move(f));
+  }
+  return fields;
+}
+
+// --------------------------------------------------------- declarations
+
+// importDecl : IMPORT (STRING | dottedName) ;
+void AstBuilder::AddImport(FP::ImportDeclContext* ctx) {
+  ast::Import imp;
+  imp.range = RangeOf(ctx);
+  if (auto* s = ctx->STRING()) {
+    std::string t = s->getText();
+    if (t.size() >= 2) imp.target = t.substr(1, t.size() - 2);
+  } else if (auto* d = ctx->dottedName()) {
+    for (auto* id : d->IDENT()) {
+      if (!imp.target.empty()) imp.target += ".";
+      imp.target += Text(id);
+    }
+    imp.is_module = true;
+  }
+  if (!imp.target.empty()) module_.imports.push_back(std::move(imp));
+}
+
+// paramDecl : PARAM IDENT (':' typeRef)? ('=' expr)? ;
+void AstBuilder::AddParam(FP::ParamDeclContext* ctx) {
+  ast::Param p;
+  p.range = RangeOf(ctx);
+  p.name = Text(ctx->IDENT());
+  if (p.name.empty()) return;
+  p.name_range = RangeOf(ctx->IDENT());
+  if (ctx->typeRef()) p.type = BuildType(ctx->typeRef());
+  if (ctx->expr()) p.default_value = BuildExpr(ctx->expr());
+  module_.params.push_back(std::move(p));
+}
+
+// recordDecl : RECORD IDENT '{' (fieldDef (',' fieldDef)* ','?)? '}' ;
+void AstBuilder::AddRecord(FP::RecordDeclContext* ctx) {
+  ast::Record r;
+  r.range = RangeOf(ctx);
+  r.name = Text(ctx->IDENT());
+  if (r.name.empty()) return;
+  r.name_range = RangeOf(ctx->IDENT());
+  for (auto* fd : ctx->fieldDef()) {
+    ast::Field f;
+    f.name = Text(fd->IDENT());
+    if (f.name.empty()) continue;
+    f.name_range = RangeOf(fd->IDENT());
+    f.type = BuildType(fd->typeRef());
+    r.fields.push_back(std::move(f));
+  }
+  module_.records.push_back(std::move(r));
+}
+
+namespace {
+constexpr const char* kMapItems[] = {"resources", "env"};
+constexpr const char* kScalarItems[] = {"retry", "timeout", "estimate", "cache", "run"};
+
+std::string ClosestItem(const std::string& name) {
+  std::string best;
+  unsigned best_d = 3;
+  auto consider = [&](const char* cand) {
+    unsigned d = llvm::StringRef(name).edit_distance(cand);
+    if (d < best_d) best_d = d, best = cand;
+  };
+  for (auto* c : kMapItems) consider(c);
+  for (auto* c : kScalarItems) consider(c);
+  return best;
+}
+}  // namespace
+
+// stageItem : IDENT '{' (mapEntry (',' mapEntry)* ','?)? '}'  # stageMapItem
+//           | IDENT expr                                       # stageExprItem
+void AstBuilder::BuildStageItem(ast::Stage& stage, FP::StageItemContext* ctx) {
+  auto* map_ctx = dynamic_cast<FP::StageMapItemContext*>(ctx);
+  auto* expr_ctx = dynamic_cast<FP::StageExprItemContext*>(ctx);
+  antlr4::tree::TerminalNode* id = map_ctx ? map_ctx->IDENT() : expr_ctx ? expr_ctx->IDENT() : nullptr;
+  std::string name = Text(id);
+  if (name.empty()) return;
+  SourceRange range = RangeOf(ctx);
+  SourceRange name_range = RangeOf(id);
+
+  std::optional<ast::MapItem>* map_slot = nullptr;
+  std::optional<ast::ScalarItem>* scalar_slot = nullptr;
+  if (name == "resources") map_slot = &stage.resources;
+  else if (name == "env") map_slot = &stage.env;
+  else if (name == "retry") scalar_slot = &stage.retry;
+  else if (name == "timeout") scalar_slot = &stage.timeout;
+  else if (name == "estimate") scalar_slot = &stage.estimate;
+  else if (name == "cache") scalar_slot = &stage.cache;
+  else if (name == "run") scalar_slot = &stage.run;
+
+  if (!map_slot && !scalar_slot) {
+    auto& d = sink_.Emit(DiagKind::UnknownStageItem, name_range,
+                         fmt::format("unknown stage item '{}'", name));
+    std::string near = ClosestItem(name);
+    d.fix_hint = near.empty()
+                     ? "a stage body holds resources, env, retry, timeout, estimate, cache and run"
+                     : fmt::format("did you mean '{}'?", near);
+    return;
+  }
+  SourceRange previous;
+  if (map_slot && *map_slot) previous = (*map_slot)->range;
+  if (scalar_slot && *scalar_slot) previous = (*scalar_slot)->range;
+  if (previous.valid()) {
+    auto& d = sink_.Emit(DiagKind::DuplicateStageItem, name_range,
+                         fmt::format("'{}' appears twice in stage '{}'", name, stage.name));
+    d.notes.push_back({previous, "first given here"});
+    return;
+  }
+  if (map_slot) {
+    if (!map_ctx) {
+      sink_.Emit(DiagKind::BadStageItem, range,
+                 fmt::format("'{}' takes a block, as in {} {{ {} }}", name, name,
+                             name == "env" ? "NAME: \"value\"" : "cpus: 2, memory: 4GB"));
+      return;
+    }
+    ast::MapItem item;
+    item.range = range;
+    for (auto* e : map_ctx->mapEntry()) {
+      ast::MapEntry entry;
+      if (e->IDENT()) {
+        entry.key = Text(e->IDENT());
+        entry.key_range = RangeOf(e->IDENT());
+      } else if (e->STRING()) {
+        std::string t = e->STRING()->getText();
+        entry.key = t.size() >= 2 ? t.substr(1, t.size() - 2) : t;
+        entry.key_range = RangeOf(e->STRING());
+      }
+      if (entry.key.empty()) continue;
+      entry.value = e->expr() ? BuildExpr(e->expr()) : MakeError(RangeOf(e));
+      item.entries.push_back(std::move(entry));
+    }
+    *map_slot = std::move(item);
+    return;
+  }
+  if (!expr_ctx) {
+    sink_.Emit(DiagKind::BadStageItem, range,
+               fmt::format("'{}' takes a value, not a block, as in {} {}", name, name,
+                           name == "run"       ? "\"command {input}\""
+                           : name == "retry"   ? "2"
+                           : name == "cache"   ? "false"
+                                               : "30m"));
+    return;
+  }
+  ast::ScalarItem item;
+  item.range = range;
+  item.value = expr_ctx->expr() ? BuildExpr(expr_ctx->expr()) : MakeError(range);
+  *scalar_slot = std::move(item);
+}
+
+// stageDecl : STAGE IDENT '(' paramList? ')' (ARROW '(' paramList? ')')? '{' stageItem* '}' ;
+void AstBuilder::AddStage(FP::StageDeclContext* ctx) {
+  ast::Stage s;
+  s.range = RangeOf(ctx);
+  s.name = Text(ctx->IDENT());
+  if (s.name.empty()) return;
+  s.name_range = RangeOf(ctx->IDENT());
+  size_t arrow = ctx->ARROW() ? ctx->ARROW()->getSymbol()->getTokenIndex() : SIZE_MAX;
+  for (auto* list : ctx->paramList()) {
+    bool is_output = list->start && list->start->getTokenIndex() > arrow;
+    (is_output ? s.outputs : s.inputs) = BuildFields(list);
+  }
+  for (auto* item : ctx->stageItem()) BuildStageItem(s, item);
+  module_.stages.push_back(std::move(s));
+}
+
+// pipelineHead : PIPELINE IDENT ('(' paramList? ')')? (ARROW '(' paramList? ')')? '{' ;
+ast::Pipeline& AstBuilder::BeginPipeline(FP::PipelineHeadContext* ctx) {
+  ast::Pipeline p;
+  p.range = RangeOf(ctx);
+  p.name = Text(ctx->IDENT());
+  p.name_range = RangeOf(ctx->IDENT());
+  size_t arrow = ctx->ARROW() ? ctx->ARROW()->getSymbol()->getTokenIndex() : SIZE_MAX;
+  for (auto* list : ctx->paramList()) {
+    bool is_output = list->start && list->start->getTokenIndex() > arrow;
+    (is_output ? p.outputs : p.inputs) = BuildFields(list);
+  }
+  p.body.range = p.range;
+  module_.pipelines.push_back(std::move(p));
+  return module_.pipelines.back();
+}
+
+// topItem : importDecl | paramDecl | recordDecl | stageDecl | pipelineDecl ;
+void AstBuilder::AddTopItem(FP::TopItemContext* ctx) {
+  if (auto* c = ctx->importDecl()) AddImport(c);
+  else if (auto* c = ctx->paramDecl()) AddParam(c);
+  else if (auto* c = ctx->recordDecl()) AddRecord(c);
+  else if (auto* c = ctx->stageDecl()) AddStage(c);
+  else if (auto* c = ctx->pipelineDecl()) {
+    // Only reached for pipelines parsed whole (the bridge normally parses
+    // pipelines statement by statement).
+    if (!c->pipelineHead()) return;
+    ast::Pipeline& p = BeginPipeline(c->pipelineHead());
+    for (auto* st : c->statement())
+      if (auto stmt = BuildStatement(st)) p.body.stmts.push_back(std::move(stmt));
+    p.range = RangeOf(c);
+  }
+}
+
+// ----------------------------------------------------------- statements
+
+// block : '{' statement* '}' ;
+ast::Block AstBuilder::BuildBlock(FP::BlockContext* ctx) {
+  ast::Block b;
+  if (!ctx) return b;
+  b.range = RangeOf(ctx);
+  for (auto* st : ctx->statement())
+    if (auto stmt = BuildStatement(st)) b.stmts.push_back(std::move(stmt));
+  return b;
+}
+
+namespace {
+// Fills the fields shared by `let`, `var`, assignment and `output`.
+template <typename S, typename Ctx>
+ast::StmtPtr Binding(AstBuilder& b, Ctx* ctx, SourceRange range) {
+  std::string name = Text(ctx->IDENT());
+  if (name.empty()) return nullptr;
+  auto s = std::make_unique<S>(range);
+  s->name = std::move(name);
+  s->name_range = b.RangeOf(ctx->IDENT());
+  s->value = b.BuildExpr(ctx->expr());
+  return s;
+}
+}  // namespace
+
+ast::StmtPtr AstBuilder::BuildStatement(FP::StatementContext* ctx) {
+  if (!ctx) return nullptr;
+  SourceRange range = RangeOf(ctx);
+  // letStmt : LET IDENT '=' expr
+  if (auto* c = dynamic_cast<FP::LetStmtContext*>(ctx)) return Binding<ast::LetStmt>(*this, c, range);
+  // varStmt : VAR IDENT '=' expr
+  if (auto* c = dynamic_cast<FP::VarStmtContext*>(ctx)) return Binding<ast::VarStmt>(*this, c, range);
+  // assignStmt : IDENT '=' expr
+  if (auto* c = dynamic_cast<FP::AssignStmtContext*>(ctx)) return Binding<ast::AssignStmt>(*this, c, range);
+  // outputStmt : OUTPUT IDENT '=' expr
+  if (auto* c = dynamic_cast<FP::OutputStmtContext*>(ctx)) return Binding<ast::OutputStmt>(*this, c, range);
+  // exprStmt : expr
+  if (auto* c = dynamic_cast<FP::ExprStmtContext*>(ctx)) {
+    auto s = std::make_unique<ast::ExprStmt>(range);
+    s->value = BuildExpr(c->expr());
+    return s;
+  }
+  // ifStmt : IF expr block (ELSE IF expr block)* (ELSE block)?
+  if (auto* c = dynamic_cast<FP::IfStmtContext*>(ctx)) {
+    auto s = std::make_unique<ast::IfStmt>(range);
+    auto conds = c->expr();
+    auto blocks = c->block();
+    for (size_t i = 0; i < conds.size(); ++i) {
+      ast::IfBranch br;
+      br.cond = BuildExpr(conds[i]);
+      if (i < blocks.size()) br.body = BuildBlock(blocks[i]);
+      s->branches.push_back(std::move(br));
+    }
+    if (blocks.size() > conds.size()) s->else_body = BuildBlock(blocks.back());
+    return s;
+  }
+  // forStmt : FOR IDENT IN expr block
+  if (auto* c = dynamic_cast<FP::ForStmtContext*>(ctx)) {
+    auto s = std::make_unique<ast::ForStmt>(range);
+    s->var = Text(c->IDENT());
+    s->var_range = RangeOf(c->IDENT());
+    s->iterable = BuildExpr(c->expr());
+    s->body = BuildBlock(c->block());
+    if (s->var.empty()) return nullptr;
+    return s;
+  }
+  // whileStmt : WHILE expr (IDENT expr)? block
+  if (auto* c = dynamic_cast<FP::WhileStmtContext*>(ctx)) {
+    auto s = std::make_unique<ast::WhileStmt>(range);
+    auto exprs = c->expr();
+    s->cond = BuildExpr(exprs.empty() ? nullptr : exprs[0]);
+    if (c->IDENT() && Text(c->IDENT()) != "max") {
+      auto& d = sink_.Emit(DiagKind::SyntaxError, RangeOf(c->IDENT()),
+                           fmt::format("expected 'max' after the while condition, found '{}'",
+                                       Text(c->IDENT())));
+      d.fix_hint = "bound the loop: while COND max N { ... }";
+    } else if (exprs.size() > 1) {
+      s->bound = BuildExpr(exprs[1]);
+    } else {
+      auto& d = sink_.Emit(DiagKind::WhileWithoutMax, RangeOf(c->WHILE()),
+                           "while loop has no bound");
+      d.fix_hint = "write 'while COND max N { ... }' with N a compile-time int";
+    }
+    s->body = BuildBlock(c->block());
+    return s;
+  }
+  return nullptr;  // recovery left a bare StatementContext: already reported
+}
+
+// ---------------------------------------------------------- expressions
+
+ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
+  if (!ctx) return MakeError({map_->file, map_->base, map_->base});
+  SourceRange range = RangeOf(ctx);
+  if (ctx->exception) return MakeError(range);
+  if (depth_ >= kMaxExprDepth) {
+    if (depth_ == kMaxExprDepth)
+      sink_.Emit(DiagKind::NestingTooDeep, range,
+                 fmt::format("expression nested more than {} levels deep", kMaxExprDepth));
+    return MakeError(range);
+  }
+  struct DepthGuard {
+    int& d;
+    explicit DepthGuard(int& d) : d(d) { ++d; }
+    ~DepthGuard() { --d; }
+  } guard(depth_);
+
+  // primary
+  if (auto* c = dynamic_cast<FP::PrimaryExprContext*>(ctx)) return BuildPrimary(c->primary());
+  // expr '.' IDENT
+  if (auto* c = dynamic_cast<FP::MemberExprContext*>(ctx)) {
+    auto e = New<ast::Member>(range, NextId());
+    e->base = BuildExpr(c->expr());
+    e->name = Text(c->IDENT());
+    e->name_range = RangeOf(c->IDENT());
+    if (e->name.empty()) return MakeError(range);
+    return e;
+  }
+  // expr '[' expr ']'
+  if (auto* c = dynamic_cast<FP::IndexExprContext*>(ctx)) {
+    auto e = New<ast::Index>(range, NextId());
+    auto parts = c->expr();
+    e->base = BuildExpr(parts.size() > 0 ? parts[0] : nullptr);
+    e->index = BuildExpr(parts.size() > 1 ? parts[1] : nullptr);
+    return e;
+  }
+  // '-' expr | NOT expr
+  if (auto* c = dynamic_cast<FP::NegExprContext*>(ctx)) {
+    auto e = New<ast::Unary>(range, NextId());
+    e->op = ast::UnaryOp::Neg;
+    e->operand = BuildExpr(c->expr());
+    return e;
+  }
+  if (auto* c = dynamic_cast<FP::NotExprContext*>(ctx)) {
+    auto e = New<ast::Unary>(range, NextId());
+    e->op = ast::UnaryOp::Not;
+    e->operand = BuildExpr(c->expr());
+    return e;
+  }
+  // Binary forms: expr OP expr.
+  std::vector<FP::ExprContext*> operands;
+  antlr4::Token* op_tok = nullptr;
+  std::optional<ast::BinaryOp> op;
+  auto from_token = [&](antlr4::Token* t) -> std::optional<ast::BinaryOp> {
+    if (!t) return std::nullopt;
+    switch (t->getType()) {
+      case FP::STAR: return ast::BinaryOp::Mul;
+      case FP::SLASH: return ast::BinaryOp::Div;
+      case FP::PERCENT: return ast::BinaryOp::Mod;
+      case FP::PLUS: return ast::BinaryOp::Add;
+      case FP::MINUS: return ast::BinaryOp::Sub;
+      case FP::LT: return ast::BinaryOp::Lt;
+      case FP::LE: return ast::BinaryOp::Le;
+      case FP::GT: return ast::BinaryOp::Gt;
+      case FP::GE: return ast::BinaryOp::Ge;
+      case FP::EQ: return ast::BinaryOp::Eq;
+      case FP::NE: return ast::BinaryOp::Ne;
+      default: return std::nullopt;
+    }
+  };
+  if (auto* c = dynamic_cast<FP::MulExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = dynamic_cast<FP::AddExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = dynamic_cast<FP::CmpExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = dynamic_cast<FP::EqExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = dynamic_cast<FP::CoalesceExprContext*>(ctx)) {
+    operands = c->expr();
+    op_tok = c->QQ() ? c->QQ()->getSymbol() : nullptr;
+    op = ast::BinaryOp::Coalesce;
+  } else if (auto* c = dynamic_cast<FP::AndExprContext*>(ctx)) {
+    operands = c->expr();
+    op_tok = c->AND() ? c->AND()->getSymbol() : nullptr;
+    op = ast::BinaryOp::And;
+  } else if (auto* c = dynamic_cast<FP::OrExprContext*>(ctx)) {
+    operands = c->expr();
+    op_tok = c->OR() ? c->OR()->getSymbol() : nullptr;
+    op = ast::BinaryOp::Or;
+  }
+  if (!op || operands.size() != 2) return MakeError(range);
+  auto e = New<ast::Binary>(range, NextId());
+  e->op = *op;
+  e->op_range = RangeOf(op_tok);
+  e->lhs = BuildExpr(operands[0]);
+  e->rhs = BuildExpr(operands[1]);
+  return e;
+}
+
+ast::ExprPtr AstBuilder::BuildNumber(antlr4::Token* tok, ast::ExprKind kind) {
+  SourceRange range = RangeOf(tok);
+  std::string text = tok->getText();
+  auto out_of_range = [&] {
+    sink_.Emit(DiagKind::NumberOutOfRange, range, fmt::format("number '{}' is out of range", text));
+    return MakeError(range);
+  };
+  if (kind == ast::ExprKind::Int) {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (errno == ERANGE) return out_of_range();
+    auto e = New<ast::IntLit>(range, NextId());
+    e->value = v;
+    return e;
+  }
+  if (kind == ast::ExprKind::Float) {
+    errno = 0;
+    double v = std::strtod(text.c_str(), nullptr);
+    if (errno == ERANGE && std::isinf(v)) return out_of_range();
+    auto e = New<ast::FloatLit>(range, NextId());
+    e->value = v;
+    return e;
+  }
+  // Duration or size: a decimal number, then a unit.
+  size_t unit_at = text.find_first_not_of("0123456789.");
+  double number = std::strtod(text.substr(0, unit_at).c_str(), nullptr);
+  std::string unit = text.substr(unit_at);
+  double scale = 1;
+  if (kind == ast::ExprKind::Duration) {
+    scale = unit == "ms" ? 1 : unit == "s" ? 1e3 : unit == "m" ? 60e3 : unit == "h" ? 3600e3 : 86400e3;
+  } else {
+    scale = unit == "B" ? 1 : unit == "KB" ? 0x1p10 : unit == "MB" ? 0x1p20 : unit == "GB" ? 0x1p30 : 0x1p40;
+  }
+  double value = std::round(number * scale);
+  if (!(value < 0x1p62)) return out_of_range();
+  if (kind == ast::ExprKind::Duration) {
+    auto e = New<ast::DurationLit>(range, NextId());
+    e->millis = static_cast<int64_t>(value);
+    return e;
+  }
+  auto e = New<ast::SizeLit>(range, NextId());
+  e->bytes = static_cast<int64_t>(value);
+  return e;
+}
+
+// STRING | TRIPLE_STRING: decodes escapes, splits `{expr}` interpolations.
+ast::ExprPtr AstBuilder::BuildString(antlr4::Token* tok) {
+  SourceRange range = RangeOf(tok);
+  auto lit = New<ast::StringLit>(range, NextId());
+  bool triple = tok->getType() == FP::TRIPLE_STRING;
+  lit->triple = triple;
+  if (range.file != map_->file || map_->base != 0 || range.end > text_.size()) {
+    // A string inside an interpolation: the outer string ended at its quote.
+    sink_.Emit(DiagKind::BadInterpolation, range,
+               "a string literal cannot appear inside '{...}' of another string");
+    return MakeError(range);
+  }
+  size_t quote = triple ? 3 : 1;
+  uint32_t begin = range.begin + quote;
+  uint32_t end = range.end - quote;
+  std::string_view raw = text_.substr(begin, end - begin);
+  std::string text;
+  auto flush = [&] {
+    if (!text.empty()) lit->parts.push_back({std::move(text), nullptr});
+    text.clear();
+  };
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '\\' && i + 1 < raw.size()) {
+      char n = raw[i + 1];
+      switch (n) {
+        case '"': text += '"'; ++i; continue;
+        case '\\': text += '\\'; ++i; continue;
+        case 'n': text += '\n'; ++i; continue;
+        case 't': text += '\t'; ++i; continue;
+        default:
+          if (triple) {  // triple-quoted strings keep unknown escapes as written
+            text += c;
+            continue;
+          }
+          auto& d = sink_.Emit(DiagKind::BadEscape, {range.file, uint32_t(begin + i), uint32_t(begin + i + 2)},
+                               fmt::format("unknown escape '\\{}' in string", n));
+          d.fix_hint = "the escapes are \\\" \\\\ \\n \\t; write \\\\ for a backslash";
+          ++i;
+          continue;
+      }
+    }
+    if (c == '{') {
+      if (i + 1 < raw.size() && raw[i + 1] == '{') {
+        text += '{';
+        ++i;
+        continue;
+      }
+      size_t close = raw.find('}', i + 1);
+      if (close == std::string_view::npos) {
+        auto& d = sink_.Emit(DiagKind::BadInterpolation, {range.file, uint32_t(begin + i), uint32_t(begin + i + 1)},
+                             "'{' in string is never closed");
+        d.fix_hint = "write '{{' for a literal brace";
+        break;
+      }
+      std::string_view inner = raw.substr(i + 1, close - i - 1);
+      if (inner.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        auto& d = sink_.Emit(DiagKind::BadInterpolation,
+                             {range.file, uint32_t(begin + i), uint32_t(begin + close + 1)},
+                             "empty '{}' in string");
+        d.fix_hint = "write '{{}}' for literal braces";
+        i = close;
+        continue;
+      }
+      flush();
+      lit->parts.push_back({"", parse_interpolation_(inner, uint32_t(begin + i + 1), *this)});
+      i = close;
+      continue;
+    }
+    if (c == '}') {
+      if (i + 1 < raw.size() && raw[i + 1] == '}') {
+        text += '}';
+        ++i;
+        continue;
+      }
+      auto& d = sink_.Emit(DiagKind::BadInterpolation, {range.file, uint32_t(begin + i), uint32_t(begin + i + 1)},
+                           "unmatched '}' in string");
+      d.fix_hint = "write '}}' for a literal brace";
+      continue;
+    }
+    text += c;
+  }
+  flush();
+  return lit;
+}
+
+ast::ExprPtr AstBuilder::BuildPrimary(FP::PrimaryContext* ctx) {
+  if (!ctx) return MakeError({map_->file, map_->base, map_->base});
+  SourceRange range = RangeOf(ctx);
+  if (ctx->exception) return MakeError(range);
+  if (auto* c = dynamic_cast<FP::IntLitContext*>(ctx)) return BuildNumber(c->INT()->getSymbol(), ast::ExprKind::Int);
+  if (auto* c = dynamic_cast<FP::FloatLitContext*>(ctx)) return BuildNumber(c->FLOAT()->getSymbol(), ast::ExprKind::Float);
+  if (auto* c = dynamic_cast<FP::DurationLitContext*>(ctx)) return BuildNumber(c->DURATION()->getSymbol(), ast::ExprKind::Duration);
+  if (auto* c = dynamic_cast<FP::SizeLitContext*>(ctx)) return BuildNumber(c->SIZE()->getSymbol(), ast::ExprKind::Size);
+  if (auto* c = dynamic_cast<FP::BoolLitContext*>(ctx)) {
+    auto e = New<ast::BoolLit>(range, NextId());
+    e->value = c->TRUE() != nullptr;
+    return e;
+  }
+  if (dynamic_cast<FP::NoneLitContext*>(ctx)) return New<ast::NoneLit>(range, NextId());
+  if (auto* c = dynamic_cast<FP::StringLitContext*>(ctx)) {
+    auto* node = c->STRING() ? c->STRING() : c->TRIPLE_STRING();
+    if (!node) return MakeError(range);
+    return BuildString(node->getSymbol());
+  }
+  if (auto* c = dynamic_cast<FP::ListLitContext*>(ctx)) {
+    auto e = New<ast::ListLit>(range, NextId());
+    for (auto* el : c->expr()) e->elements.push_back(BuildExpr(el));
+    return e;
+  }
+  if (auto* c = dynamic_cast<FP::ParenExprContext*>(ctx)) {
+    ast::ExprPtr inner = BuildExpr(c->expr());
+    inner->range = range;  // diagnostics point at the parenthesized form
+    return inner;
+  }
+  if (auto* c = dynamic_cast<FP::CallExprContext*>(ctx)) {
+    auto e = New<ast::Call>(range, NextId());
+    e->callee = Text(c->IDENT());
+    e->callee_range = RangeOf(c->IDENT());
+    if (e->callee.empty()) return MakeError(range);
+    for (auto* a : c->arg()) {
+      ast::Arg arg;
+      if (a->IDENT()) {
+        arg.name = Text(a->IDENT());
+        arg.name_range = RangeOf(a->IDENT());
+      }
+      arg.value = BuildExpr(a->expr());
+      e->args.push_back(std::move(arg));
+    }
+    return e;
+  }
+  if (auto* c = dynamic_cast<FP::NameExprContext*>(ctx)) {
+    auto e = New<ast::NameRef>(range, NextId());
+    e->name = Text(c->IDENT());
+    if (e->name.empty()) return MakeError(range);
+    return e;
+  }
+  return MakeError(range);
+}
+
+}  // namespace flow::syntax

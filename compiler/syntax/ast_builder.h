@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns ANTLR parse-tree contexts into flow::ast nodes. Internal to
+// compiler/syntax: only antlr_bridge.cpp and ast_builder.cpp include it.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+
+#include "ast/ast.h"
+#include "diag/diagnostic.h"
+#include "syntax/antlr_includes.h"
+
+namespace flow::syntax {
+
+/// Maps token positions (code points, as ANTLR counts) of one parsed text to
+/// byte offsets in the file. `cp_to_byte` is empty when the text is ASCII.
+struct OffsetMap {
+  FileId file;
+  uint32_t base = 0;    // byte offset of the parsed text in the file
+  uint32_t length = 0;  // bytes in the parsed text
+  std::vector<uint32_t> cp_to_byte;  // one entry per code point, plus the end
+  /// Clamped: conjured tokens from error recovery have no real position.
+  uint32_t Byte(size_t cp) const {
+    if (cp_to_byte.empty()) return base + static_cast<uint32_t>(std::min<size_t>(cp, length));
+    if (cp >= cp_to_byte.size()) return base + cp_to_byte.back();
+    return base + cp_to_byte[cp];
+  }
+};
+
+/// Builds AST nodes from contexts. Parses the `{expr}` parts of strings
+/// through `parse_interpolation`, which the bridge supplies.
+class AstBuilder {
+ public:
+  using InterpolationParser =
+      std::function<ast::ExprPtr(std::string_view text, uint32_t byte_offset, AstBuilder&)>;
+
+  AstBuilder(ast::Module& module, std::string_view file_text, const OffsetMap& map,
+             DiagSink& sink, InterpolationParser parse_interpolation)
+      : module_(module),
+        text_(file_text),
+        map_(&map),
+        sink_(sink),
+        parse_interpolation_(std::move(parse_interpolation)) {}
+
+  void AddImport(flowgen::FlowParser::ImportDeclContext* ctx);
+  void AddParam(flowgen::FlowParser::ParamDeclContext* ctx);
+  void AddRecord(flowgen::FlowParser::RecordDeclContext* ctx);
+  void AddStage(flowgen::FlowParser::StageDeclContext* ctx);
+  void AddTopItem(flowgen::FlowParser::TopItemContext* ctx);
+  /// Starts a pipeline from its head; statements are then appended one by one.
+  ast::Pipeline& BeginPipeline(flowgen::FlowParser::PipelineHeadContext* ctx);
+  ast::StmtPtr BuildStatement(flowgen::FlowParser::StatementContext* ctx);
+  ast::ExprPtr BuildExpr(flowgen::FlowParser::ExprContext* ctx);
+
+  /// Swaps the offset map (while building an interpolation's sub-tree).
+  const OffsetMap* SwapMap(const OffsetMap* map) {
+    std::swap(map, map_);
+    return map;
+  }
+
+  SourceRange RangeOf(antlr4::ParserRuleContext* ctx) const;
+  SourceRange RangeOf(antlr4::Token* tok) const;
+  SourceRange RangeOf(antlr4::tree::TerminalNode* node) const { return RangeOf(node->getSymbol()); }
+  ast::ExprId NextId() { return ast::ExprId{module_.num_exprs++}; }
+
+ private:
+  ast::ExprPtr BuildPrimary(flowgen::FlowParser::PrimaryContext* ctx);
+  ast::ExprPtr BuildString(antlr4::Token* tok);
+  ast::ExprPtr BuildNumber(antlr4::Token* tok, ast::ExprKind kind);
+  ast::ExprPtr MakeError(SourceRange range);
+  ast::TypeRef BuildType(flowgen::FlowParser::TypeRefContext* ctx);
+  std::vector<ast::Field> BuildFields(flowgen::FlowParser::ParamListContext* ctx);
+  ast::Block BuildBlock(flowgen::FlowParser::BlockContext* ctx);
+  void BuildStageItem(ast::Stage& stage, flowgen::FlowParser::StageItemContext* ctx);
+
+  ast::Module& module_;
+  std::string_view text_;
+  const OffsetMap* map_;
+  DiagSink& sink_;
+  InterpolationParser parse_interpolation_;
+  int depth_ = 0;  // expression nesting, capped at kMaxExprDepth
+};
+
+}  // namespace flow::syntax
