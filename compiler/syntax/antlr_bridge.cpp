@@ -152,6 +152,20 @@ class ErrorCollector : public antlr4::BaseErrorListener {
   size_t total_ = 0;
 };
 
+// Error recovery that never skips past the start of the next statement or
+// top-level item: the driver parses those one at a time, so ANTLR's own
+// follow sets (computed from an empty rule stack) would reach end of file.
+class RecoveryStrategy : public antlr4::DefaultErrorStrategy {
+ protected:
+  antlr4::misc::IntervalSet getErrorRecoverySet(antlr4::Parser* parser) override {
+    antlr4::misc::IntervalSet set = DefaultErrorStrategy::getErrorRecoverySet(parser);
+    for (size_t t : {FP::IMPORT, FP::PARAM, FP::RECORD, FP::STAGE, FP::PIPELINE, FP::LET, FP::VAR, FP::OUTPUT,
+                     FP::IF, FP::FOR, FP::WHILE, FP::RBRACE})
+      set.add(static_cast<ssize_t>(t));
+    return set;
+  }
+};
+
 // Everything one ANTLR parse needs, kept together so an interpolation can run
 // its own small parse while the file's parse is paused.
 struct AntlrParse {
@@ -185,7 +199,7 @@ auto ParsePiece(AntlrParse& p, ErrorCollector& errors, Rule rule) -> decltype(ru
   } catch (const antlr4::RecognitionException&) {
   }
   p.tokens.seek(start);
-  p.parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+  p.parser.setErrorHandler(std::make_shared<RecoveryStrategy>());
   p.parser.addErrorListener(&errors);
   p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
       antlr4::atn::PredictionMode::LL);
