@@ -62,9 +62,26 @@ bool Checker::RejectOptional(TypeId t, const ast::Expr& e, const std::string& wh
   return true;
 }
 
+// A string literal is a path where a file or dir is expected (SPEC 1.2: "a
+// file/dir is a path"); a list literal of them is a list of paths. Only
+// literals: a string-typed value never becomes a file implicitly.
+bool Checker::LiteralFits(const ast::Expr& e, TypeId want) const {
+  const TypeTable& types = prog_.types;
+  TypeId w = types.StripOptional(want);
+  TypeKind k = types.Kind(w);
+  if (e.kind == ast::ExprKind::String) return k == TypeKind::File || k == TypeKind::Dir;
+  if (e.kind == ast::ExprKind::List && k == TypeKind::List) {
+    TypeId elem = types.Get(w).elem;
+    for (const auto& el : llvm::cast<ast::ListLit>(e).elements)
+      if (!LiteralFits(*el, elem) && !types.Assignable(Facts().expr_type[el->id.value], elem)) return false;
+    return true;
+  }
+  return false;
+}
+
 void Checker::ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind, const std::string& what) {
   TypeTable& types = prog_.types;
-  if (types.Assignable(got, want)) return;
+  if (types.Assignable(got, want) || LiteralFits(e, want)) return;
   if (types.Kind(got) == TypeKind::Optional && types.Assignable(types.StripOptional(got), want)) {
     RejectOptional(got, e, what);
     return;
@@ -309,16 +326,23 @@ TypeId Checker::CheckList(const ast::ListLit& e, bool& is_static) {
   TypeTable& types = prog_.types;
   TypeId elem = types.Error();
   bool first = true;
+  bool only_string_literals = true;  // so far: ["a", "b"] may still be paths
+  auto is_path = [&](TypeId t) { return types.Kind(t) == TypeKind::File || types.Kind(t) == TypeKind::Dir; };
   for (const auto& el : e.elements) {
     TypeId t = CheckExpr(*el);
     is_static = is_static && IsStatic(*el);
     if (types.IsError(t)) continue;
+    bool literal = el->kind == ast::ExprKind::String;
     if (first) {
       elem = t;
       first = false;
+      only_string_literals = literal;
       continue;
     }
     TypeId j = types.Join(elem, t);
+    // String literals next to paths are paths (see LiteralFits).
+    if (types.IsError(j) && literal && is_path(elem)) j = elem;
+    if (types.IsError(j) && only_string_literals && is_path(t)) j = t;
     if (types.IsError(j)) {
       Error(DiagKind::TypeMismatch, el->range,
             fmt::format("list elements must have one type: this is {}, earlier ones are {}", TypeName(t),
@@ -326,6 +350,7 @@ TypeId Checker::CheckList(const ast::ListLit& e, bool& is_static) {
       return types.Error();
     }
     elem = j;
+    only_string_literals = only_string_literals && literal;
   }
   return types.List(elem);
 }

@@ -61,6 +61,7 @@ class Checker {
   /// Reports a value of optional type where a plain value is needed; true if
   /// it reported.
   bool RejectOptional(TypeId t, const ast::Expr& e, const std::string& where);
+  bool LiteralFits(const ast::Expr& e, TypeId want) const;
   /// Checks `e` against `want`, reporting with `kind`; returns e's type.
   void ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind, const std::string& what);
   bool IsStatic(const ast::Expr& e) const { return Facts().is_static[e.id.value] != 0; }

@@ -8,6 +8,8 @@
 #include "fmt/format.h"
 #include "llvm/Support/ConvertUTF.h"
 #include "syntax/ast_builder.h"
+#include "syntax/lex_reference.h"
+#include "syntax/lexer.h"
 #include "syntax/parse.h"
 
 namespace flow::syntax {
@@ -166,18 +168,105 @@ class RecoveryStrategy : public antlr4::DefaultErrorStrategy {
   }
 };
 
+// The hand-written lexer (lexer.h) as an ANTLR token source. Tokens refer
+// to `input` for their text, exactly as the generated lexer's do.
+#define FLOW_SAME_TOKEN(G, H) static_assert(static_cast<uint32_t>(FP::G) == H, "lexer.h disagrees with Flow.g4 on " #G);
+FLOW_SAME_TOKEN(IMPORT, kTokImport)
+FLOW_SAME_TOKEN(PARAM, kTokParam)
+FLOW_SAME_TOKEN(RECORD, kTokRecord)
+FLOW_SAME_TOKEN(STAGE, kTokStage)
+FLOW_SAME_TOKEN(PIPELINE, kTokPipeline)
+FLOW_SAME_TOKEN(LET, kTokLet)
+FLOW_SAME_TOKEN(VAR, kTokVar)
+FLOW_SAME_TOKEN(OUTPUT, kTokOutput)
+FLOW_SAME_TOKEN(IF, kTokIf)
+FLOW_SAME_TOKEN(ELSE, kTokElse)
+FLOW_SAME_TOKEN(FOR, kTokFor)
+FLOW_SAME_TOKEN(IN, kTokIn)
+FLOW_SAME_TOKEN(WHILE, kTokWhile)
+FLOW_SAME_TOKEN(TRUE, kTokTrue)
+FLOW_SAME_TOKEN(FALSE, kTokFalse)
+FLOW_SAME_TOKEN(NONE, kTokNone)
+FLOW_SAME_TOKEN(AND, kTokAnd)
+FLOW_SAME_TOKEN(OR, kTokOr)
+FLOW_SAME_TOKEN(NOT, kTokNot)
+FLOW_SAME_TOKEN(ARROW, kTokArrow)
+FLOW_SAME_TOKEN(QQ, kTokQQ)
+FLOW_SAME_TOKEN(QUESTION, kTokQuestion)
+FLOW_SAME_TOKEN(LPAREN, kTokLParen)
+FLOW_SAME_TOKEN(RPAREN, kTokRParen)
+FLOW_SAME_TOKEN(LBRACE, kTokLBrace)
+FLOW_SAME_TOKEN(RBRACE, kTokRBrace)
+FLOW_SAME_TOKEN(LBRACK, kTokLBrack)
+FLOW_SAME_TOKEN(RBRACK, kTokRBrack)
+FLOW_SAME_TOKEN(COMMA, kTokComma)
+FLOW_SAME_TOKEN(COLON, kTokColon)
+FLOW_SAME_TOKEN(DOT, kTokDot)
+FLOW_SAME_TOKEN(ASSIGN, kTokAssign)
+FLOW_SAME_TOKEN(PLUS, kTokPlus)
+FLOW_SAME_TOKEN(MINUS, kTokMinus)
+FLOW_SAME_TOKEN(STAR, kTokStar)
+FLOW_SAME_TOKEN(SLASH, kTokSlash)
+FLOW_SAME_TOKEN(PERCENT, kTokPercent)
+FLOW_SAME_TOKEN(EQ, kTokEq)
+FLOW_SAME_TOKEN(NE, kTokNe)
+FLOW_SAME_TOKEN(LT, kTokLt)
+FLOW_SAME_TOKEN(LE, kTokLe)
+FLOW_SAME_TOKEN(GT, kTokGt)
+FLOW_SAME_TOKEN(GE, kTokGe)
+FLOW_SAME_TOKEN(DURATION, kTokDuration)
+FLOW_SAME_TOKEN(SIZE, kTokSize)
+FLOW_SAME_TOKEN(FLOAT, kTokFloat)
+FLOW_SAME_TOKEN(INT, kTokInt)
+FLOW_SAME_TOKEN(BAD_NUMBER, kTokBadNumber)
+FLOW_SAME_TOKEN(IDENT, kTokIdent)
+FLOW_SAME_TOKEN(TRIPLE_STRING, kTokTripleString)
+FLOW_SAME_TOKEN(STRING, kTokString)
+FLOW_SAME_TOKEN(UNTERMINATED_TRIPLE_STRING, kTokUnterminatedTripleString)
+FLOW_SAME_TOKEN(UNTERMINATED_STRING, kTokUnterminatedString)
+FLOW_SAME_TOKEN(COMMENT, kTokComment)
+FLOW_SAME_TOKEN(WS, kTokWs)
+FLOW_SAME_TOKEN(BAD_CHAR, kTokBadChar)
+#undef FLOW_SAME_TOKEN
+
+class FastTokenSource : public antlr4::TokenSource {
+ public:
+  FastTokenSource(std::string_view text, antlr4::CharStream* input) : lexer_(text), input_(input) {}
+  std::unique_ptr<antlr4::Token> nextToken() override {
+    RawToken t = lexer_.Next();
+    auto tok = std::make_unique<antlr4::CommonToken>(std::make_pair(this, input_), t.type == kTokEof ? antlr4::Token::EOF : t.type,
+                                                     antlr4::Token::DEFAULT_CHANNEL, t.start, t.stop);
+    tok->setLine(t.line);
+    tok->setCharPositionInLine(t.col);
+    line_ = t.line;
+    col_ = t.col;
+    return tok;
+  }
+  size_t getLine() const override { return line_; }
+  size_t getCharPositionInLine() override { return col_; }
+  antlr4::CharStream* getInputStream() override { return input_; }
+  std::string getSourceName() override { return input_->getSourceName(); }
+  antlr4::TokenFactory<antlr4::CommonToken>* getTokenFactory() override {
+    return antlr4::CommonTokenFactory::DEFAULT.get();
+  }
+
+ private:
+  Lexer lexer_;
+  antlr4::CharStream* input_;
+  size_t line_ = 1, col_ = 0;
+};
+
 // Everything one ANTLR parse needs, kept together so an interpolation can run
 // its own small parse while the file's parse is paused.
 struct AntlrParse {
   explicit AntlrParse(std::string_view text)
-      : input(text.data(), text.size()), lexer(&input), tokens(&lexer), parser(&tokens) {
-    lexer.removeErrorListeners();
+      : input(text.data(), text.size()), lexer(text, &input), tokens(&lexer), parser(&tokens) {
     parser.removeErrorListeners();
     parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
         antlr4::atn::PredictionMode::SLL);
   }
   antlr4::ANTLRInputStream input;
-  flowgen::FlowLexer lexer;
+  FastTokenSource lexer;
   antlr4::CommonTokenStream tokens;
   FP parser;
 };
@@ -405,6 +494,30 @@ class FileParser {
 };
 
 }  // namespace
+
+std::vector<RawToken> LexWithAntlr(std::string_view text) {
+  antlr4::ANTLRInputStream input(text.data(), text.size());
+  flowgen::FlowLexer lexer(&input);
+  lexer.removeErrorListeners();
+  std::vector<RawToken> out;
+  while (true) {
+    std::unique_ptr<antlr4::Token> t = lexer.nextToken();
+    uint32_t type = t->getType() == antlr4::Token::EOF ? kTokEof : static_cast<uint32_t>(t->getType());
+    out.push_back({type, t->getStartIndex(), t->getStopIndex(), t->getLine(), t->getCharPositionInLine()});
+    if (type == kTokEof) break;
+  }
+  return out;
+}
+
+std::vector<RawToken> LexFast(std::string_view text) {
+  Lexer lexer(text);
+  std::vector<RawToken> out;
+  while (true) {
+    out.push_back(lexer.Next());
+    if (out.back().type == kTokEof) break;
+  }
+  return out;
+}
 
 ast::Module ParseFile(const SourceManager& sm, FileId file, DiagSink& sink) {
   FileParser parser(file, sm.Text(file), sink);

@@ -19,13 +19,6 @@ using llvm::dyn_cast;
 
 namespace {
 
-std::string Text(antlr4::tree::TerminalNode* node) {
-  if (!node) return {};
-  std::string t = node->getText();
-  // Tokens conjured by error recovery read "<missing IDENT>".
-  if (t.rfind("<missing", 0) == 0) return {};
-  return t;
-}
 
 template <typename T>
 std::unique_ptr<T> New(SourceRange range, ast::ExprId id) {
@@ -33,6 +26,15 @@ std::unique_ptr<T> New(SourceRange range, ast::ExprId id) {
 }
 
 }  // namespace
+
+std::string AstBuilder::Text(antlr4::Token* tok) const {
+  // Sliced from the file's bytes: no UTF-32 round trip. Tokens conjured by
+  // error recovery ("<missing IDENT>") have no position and give "".
+  if (!tok || tok->getStartIndex() == INVALID_INDEX || tok->getStopIndex() == INVALID_INDEX) return {};
+  SourceRange r = RangeOf(tok);
+  if (r.end <= r.begin || r.end > text_.size()) return {};
+  return std::string(text_.substr(r.begin, r.end - r.begin));
+}
 
 SourceRange AstBuilder::RangeOf(antlr4::Token* tok) const {
   if (!tok) return {map_->file, map_->base, map_->base};
@@ -157,8 +159,9 @@ std::string ClosestItem(const std::string& name) {
 // stageItem : IDENT '{' (mapEntry (',' mapEntry)* ','?)? '}'  # stageMapItem
 //           | IDENT expr                                       # stageExprItem
 void AstBuilder::BuildStageItem(ast::Stage& stage, FP::StageItemContext* ctx) {
-  auto* map_ctx = dynamic_cast<FP::StageMapItemContext*>(ctx);
-  auto* expr_ctx = dynamic_cast<FP::StageExprItemContext*>(ctx);
+  int alt = alts_[kSiteStageItem].Index<FP::StageMapItemContext, FP::StageExprItemContext>(ctx);
+  auto* map_ctx = alt == 0 ? static_cast<FP::StageMapItemContext*>(ctx) : nullptr;
+  auto* expr_ctx = alt == 1 ? static_cast<FP::StageExprItemContext*>(ctx) : nullptr;
   antlr4::tree::TerminalNode* id = map_ctx ? map_ctx->IDENT() : expr_ctx ? expr_ctx->IDENT() : nullptr;
   std::string name = Text(id);
   if (name.empty()) return;
@@ -299,7 +302,7 @@ namespace {
 // Fills the fields shared by `let`, `var`, assignment and `output`.
 template <typename S, typename Ctx>
 ast::StmtPtr Binding(AstBuilder& b, Ctx* ctx, SourceRange range) {
-  std::string name = Text(ctx->IDENT());
+  std::string name = b.Text(ctx->IDENT());
   if (name.empty()) return nullptr;
   auto s = std::make_unique<S>(range);
   s->name = std::move(name);
@@ -312,22 +315,25 @@ ast::StmtPtr Binding(AstBuilder& b, Ctx* ctx, SourceRange range) {
 ast::StmtPtr AstBuilder::BuildStatement(FP::StatementContext* ctx) {
   if (!ctx) return nullptr;
   SourceRange range = RangeOf(ctx);
+  int alt = alts_[kSiteStatement].Index<FP::LetStmtContext, FP::VarStmtContext, FP::AssignStmtContext,
+                                        FP::OutputStmtContext, FP::ExprStmtContext, FP::IfStmtContext,
+                                        FP::ForStmtContext, FP::WhileStmtContext>(ctx);
   // letStmt : LET IDENT '=' expr
-  if (auto* c = dynamic_cast<FP::LetStmtContext*>(ctx)) return Binding<ast::LetStmt>(*this, c, range);
+  if (auto* c = alt == 0 ? static_cast<FP::LetStmtContext*>(ctx) : nullptr) return Binding<ast::LetStmt>(*this, c, range);
   // varStmt : VAR IDENT '=' expr
-  if (auto* c = dynamic_cast<FP::VarStmtContext*>(ctx)) return Binding<ast::VarStmt>(*this, c, range);
+  if (auto* c = alt == 1 ? static_cast<FP::VarStmtContext*>(ctx) : nullptr) return Binding<ast::VarStmt>(*this, c, range);
   // assignStmt : IDENT '=' expr
-  if (auto* c = dynamic_cast<FP::AssignStmtContext*>(ctx)) return Binding<ast::AssignStmt>(*this, c, range);
+  if (auto* c = alt == 2 ? static_cast<FP::AssignStmtContext*>(ctx) : nullptr) return Binding<ast::AssignStmt>(*this, c, range);
   // outputStmt : OUTPUT IDENT '=' expr
-  if (auto* c = dynamic_cast<FP::OutputStmtContext*>(ctx)) return Binding<ast::OutputStmt>(*this, c, range);
+  if (auto* c = alt == 3 ? static_cast<FP::OutputStmtContext*>(ctx) : nullptr) return Binding<ast::OutputStmt>(*this, c, range);
   // exprStmt : expr
-  if (auto* c = dynamic_cast<FP::ExprStmtContext*>(ctx)) {
+  if (auto* c = alt == 4 ? static_cast<FP::ExprStmtContext*>(ctx) : nullptr) {
     auto s = std::make_unique<ast::ExprStmt>(range);
     s->value = BuildExpr(c->expr());
     return s;
   }
   // ifStmt : IF expr block (ELSE IF expr block)* (ELSE block)?
-  if (auto* c = dynamic_cast<FP::IfStmtContext*>(ctx)) {
+  if (auto* c = alt == 5 ? static_cast<FP::IfStmtContext*>(ctx) : nullptr) {
     auto s = std::make_unique<ast::IfStmt>(range);
     auto conds = c->expr();
     auto blocks = c->block();
@@ -341,7 +347,7 @@ ast::StmtPtr AstBuilder::BuildStatement(FP::StatementContext* ctx) {
     return s;
   }
   // forStmt : FOR IDENT IN expr block
-  if (auto* c = dynamic_cast<FP::ForStmtContext*>(ctx)) {
+  if (auto* c = alt == 6 ? static_cast<FP::ForStmtContext*>(ctx) : nullptr) {
     auto s = std::make_unique<ast::ForStmt>(range);
     s->var = Text(c->IDENT());
     s->var_range = RangeOf(c->IDENT());
@@ -351,7 +357,7 @@ ast::StmtPtr AstBuilder::BuildStatement(FP::StatementContext* ctx) {
     return s;
   }
   // whileStmt : WHILE expr (IDENT expr)? block
-  if (auto* c = dynamic_cast<FP::WhileStmtContext*>(ctx)) {
+  if (auto* c = alt == 7 ? static_cast<FP::WhileStmtContext*>(ctx) : nullptr) {
     auto s = std::make_unique<ast::WhileStmt>(range);
     auto exprs = c->expr();
     s->cond = BuildExpr(exprs.empty() ? nullptr : exprs[0]);
@@ -391,10 +397,11 @@ ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
     ~DepthGuard() { --d; }
   } guard(depth_);
 
+  int alt = alts_[kSiteExpr].Index<FP::PrimaryExprContext, FP::MemberExprContext, FP::IndexExprContext, FP::NegExprContext, FP::NotExprContext, FP::MulExprContext, FP::AddExprContext, FP::CmpExprContext, FP::EqExprContext, FP::CoalesceExprContext, FP::AndExprContext, FP::OrExprContext>(ctx);
   // primary
-  if (auto* c = dynamic_cast<FP::PrimaryExprContext*>(ctx)) return BuildPrimary(c->primary());
+  if (auto* c = (alt == 0 ? static_cast<FP::PrimaryExprContext*>(ctx) : nullptr)) return BuildPrimary(c->primary());
   // expr '.' IDENT
-  if (auto* c = dynamic_cast<FP::MemberExprContext*>(ctx)) {
+  if (auto* c = (alt == 1 ? static_cast<FP::MemberExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Member>(range, NextId());
     e->base = BuildExpr(c->expr());
     e->name = Text(c->IDENT());
@@ -403,7 +410,7 @@ ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
     return e;
   }
   // expr '[' expr ']'
-  if (auto* c = dynamic_cast<FP::IndexExprContext*>(ctx)) {
+  if (auto* c = (alt == 2 ? static_cast<FP::IndexExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Index>(range, NextId());
     auto parts = c->expr();
     e->base = BuildExpr(parts.size() > 0 ? parts[0] : nullptr);
@@ -411,13 +418,13 @@ ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
     return e;
   }
   // '-' expr | NOT expr
-  if (auto* c = dynamic_cast<FP::NegExprContext*>(ctx)) {
+  if (auto* c = (alt == 3 ? static_cast<FP::NegExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Unary>(range, NextId());
     e->op = ast::UnaryOp::Neg;
     e->operand = BuildExpr(c->expr());
     return e;
   }
-  if (auto* c = dynamic_cast<FP::NotExprContext*>(ctx)) {
+  if (auto* c = (alt == 4 ? static_cast<FP::NotExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Unary>(range, NextId());
     e->op = ast::UnaryOp::Not;
     e->operand = BuildExpr(c->expr());
@@ -444,19 +451,19 @@ ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
       default: return std::nullopt;
     }
   };
-  if (auto* c = dynamic_cast<FP::MulExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
-  else if (auto* c = dynamic_cast<FP::AddExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
-  else if (auto* c = dynamic_cast<FP::CmpExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
-  else if (auto* c = dynamic_cast<FP::EqExprContext*>(ctx)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
-  else if (auto* c = dynamic_cast<FP::CoalesceExprContext*>(ctx)) {
+  if (auto* c = (alt == 5 ? static_cast<FP::MulExprContext*>(ctx) : nullptr)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = (alt == 6 ? static_cast<FP::AddExprContext*>(ctx) : nullptr)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = (alt == 7 ? static_cast<FP::CmpExprContext*>(ctx) : nullptr)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = (alt == 8 ? static_cast<FP::EqExprContext*>(ctx) : nullptr)) operands = c->expr(), op_tok = c->op, op = from_token(c->op);
+  else if (auto* c = (alt == 9 ? static_cast<FP::CoalesceExprContext*>(ctx) : nullptr)) {
     operands = c->expr();
     op_tok = c->QQ() ? c->QQ()->getSymbol() : nullptr;
     op = ast::BinaryOp::Coalesce;
-  } else if (auto* c = dynamic_cast<FP::AndExprContext*>(ctx)) {
+  } else if (auto* c = (alt == 10 ? static_cast<FP::AndExprContext*>(ctx) : nullptr)) {
     operands = c->expr();
     op_tok = c->AND() ? c->AND()->getSymbol() : nullptr;
     op = ast::BinaryOp::And;
-  } else if (auto* c = dynamic_cast<FP::OrExprContext*>(ctx)) {
+  } else if (auto* c = (alt == 11 ? static_cast<FP::OrExprContext*>(ctx) : nullptr)) {
     operands = c->expr();
     op_tok = c->OR() ? c->OR()->getSymbol() : nullptr;
     op = ast::BinaryOp::Or;
@@ -606,32 +613,33 @@ ast::ExprPtr AstBuilder::BuildPrimary(FP::PrimaryContext* ctx) {
   if (!ctx) return MakeError({map_->file, map_->base, map_->base});
   SourceRange range = RangeOf(ctx);
   if (ctx->exception) return MakeError(range);
-  if (auto* c = dynamic_cast<FP::IntLitContext*>(ctx)) return BuildNumber(c->INT()->getSymbol(), ast::ExprKind::Int);
-  if (auto* c = dynamic_cast<FP::FloatLitContext*>(ctx)) return BuildNumber(c->FLOAT()->getSymbol(), ast::ExprKind::Float);
-  if (auto* c = dynamic_cast<FP::DurationLitContext*>(ctx)) return BuildNumber(c->DURATION()->getSymbol(), ast::ExprKind::Duration);
-  if (auto* c = dynamic_cast<FP::SizeLitContext*>(ctx)) return BuildNumber(c->SIZE()->getSymbol(), ast::ExprKind::Size);
-  if (auto* c = dynamic_cast<FP::BoolLitContext*>(ctx)) {
+  int alt = alts_[kSitePrimary].Index<FP::IntLitContext, FP::FloatLitContext, FP::DurationLitContext, FP::SizeLitContext, FP::BoolLitContext, FP::NoneLitContext, FP::StringLitContext, FP::ListLitContext, FP::ParenExprContext, FP::CallExprContext, FP::NameExprContext>(ctx);
+  if (auto* c = (alt == 0 ? static_cast<FP::IntLitContext*>(ctx) : nullptr)) return BuildNumber(c->INT()->getSymbol(), ast::ExprKind::Int);
+  if (auto* c = (alt == 1 ? static_cast<FP::FloatLitContext*>(ctx) : nullptr)) return BuildNumber(c->FLOAT()->getSymbol(), ast::ExprKind::Float);
+  if (auto* c = (alt == 2 ? static_cast<FP::DurationLitContext*>(ctx) : nullptr)) return BuildNumber(c->DURATION()->getSymbol(), ast::ExprKind::Duration);
+  if (auto* c = (alt == 3 ? static_cast<FP::SizeLitContext*>(ctx) : nullptr)) return BuildNumber(c->SIZE()->getSymbol(), ast::ExprKind::Size);
+  if (auto* c = (alt == 4 ? static_cast<FP::BoolLitContext*>(ctx) : nullptr)) {
     auto e = New<ast::BoolLit>(range, NextId());
     e->value = c->TRUE() != nullptr;
     return e;
   }
-  if (dynamic_cast<FP::NoneLitContext*>(ctx)) return New<ast::NoneLit>(range, NextId());
-  if (auto* c = dynamic_cast<FP::StringLitContext*>(ctx)) {
+  if (alt == 5) return New<ast::NoneLit>(range, NextId());
+  if (auto* c = (alt == 6 ? static_cast<FP::StringLitContext*>(ctx) : nullptr)) {
     auto* node = c->STRING() ? c->STRING() : c->TRIPLE_STRING();
     if (!node) return MakeError(range);
     return BuildString(node->getSymbol());
   }
-  if (auto* c = dynamic_cast<FP::ListLitContext*>(ctx)) {
+  if (auto* c = (alt == 7 ? static_cast<FP::ListLitContext*>(ctx) : nullptr)) {
     auto e = New<ast::ListLit>(range, NextId());
     for (auto* el : c->expr()) e->elements.push_back(BuildExpr(el));
     return e;
   }
-  if (auto* c = dynamic_cast<FP::ParenExprContext*>(ctx)) {
+  if (auto* c = (alt == 8 ? static_cast<FP::ParenExprContext*>(ctx) : nullptr)) {
     ast::ExprPtr inner = BuildExpr(c->expr());
     inner->range = range;  // diagnostics point at the parenthesized form
     return inner;
   }
-  if (auto* c = dynamic_cast<FP::CallExprContext*>(ctx)) {
+  if (auto* c = (alt == 9 ? static_cast<FP::CallExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Call>(range, NextId());
     e->callee = Text(c->IDENT());
     e->callee_range = RangeOf(c->IDENT());
@@ -647,7 +655,7 @@ ast::ExprPtr AstBuilder::BuildPrimary(FP::PrimaryContext* ctx) {
     }
     return e;
   }
-  if (auto* c = dynamic_cast<FP::NameExprContext*>(ctx)) {
+  if (auto* c = (alt == 10 ? static_cast<FP::NameExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::NameRef>(range, NextId());
     e->name = Text(c->IDENT());
     if (e->name.empty()) return MakeError(range);

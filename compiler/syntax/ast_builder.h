@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <typeinfo>
+#include <utility>
 
 #include "ast/ast.h"
 #include "diag/diagnostic.h"
@@ -25,6 +27,27 @@ struct OffsetMap {
     if (cp >= cp_to_byte.size()) return base + cp_to_byte.back();
     return base + cp_to_byte[cp];
   }
+};
+
+/// Which of several generated context classes a context is, cached by its
+/// type_info address: one dynamic_cast chain per class instead of one per
+/// node (dynamic_cast across the generated classes dominated parse time).
+class AltCache {
+ public:
+  template <typename... Ts, typename B>
+  int Index(B* ctx) {
+    if (!ctx) return -1;
+    const std::type_info* ti = &typeid(*ctx);
+    for (const auto& [t, k] : cache_)
+      if (t == ti) return k;
+    int k = -1, i = 0;
+    ((k < 0 && dynamic_cast<Ts*>(ctx) ? (k = i) : 0, ++i), ...);
+    cache_.push_back({ti, k});
+    return k;
+  }
+
+ private:
+  std::vector<std::pair<const std::type_info*, int>> cache_;
 };
 
 /// Builds AST nodes from contexts. Parses the `{expr}` parts of strings
@@ -59,6 +82,9 @@ class AstBuilder {
   }
 
   SourceRange RangeOf(antlr4::ParserRuleContext* ctx) const;
+  /// A token's text, sliced from the file; "" for tokens error recovery made up.
+  std::string Text(antlr4::Token* tok) const;
+  std::string Text(antlr4::tree::TerminalNode* node) const { return node ? Text(node->getSymbol()) : std::string(); }
   SourceRange RangeOf(antlr4::Token* tok) const;
   SourceRange RangeOf(antlr4::tree::TerminalNode* node) const { return RangeOf(node->getSymbol()); }
   ast::ExprId NextId() { return ast::ExprId{module_.num_exprs++}; }
@@ -79,6 +105,8 @@ class AstBuilder {
   DiagSink& sink_;
   InterpolationParser parse_interpolation_;
   int depth_ = 0;  // expression nesting, capped at kMaxExprDepth
+  enum Site { kSiteStatement, kSiteExpr, kSitePrimary, kSiteStageItem, kNumSites };
+  AltCache alts_[kNumSites];
 };
 
 }  // namespace flow::syntax

@@ -21,12 +21,25 @@ std::string WithStages(const std::string& body) { return std::string(kStages) + 
 TEST(CheckTest, ForLoopBindingsBecomeLists) {
   CompileHelper c(WithStages(R"(
 pipeline main {
-  for lr in [0.1, 0.2] { let t = train(data: "d", lr: lr) }
+  for lr in [0.1, 0.2] { let t = train(data: "d.csv", lr: lr) }
   use_list(ms: t.model)
   use(m: t[0].model)
+  use(m: t.model)
 })"));
-  // "d" is a string, not a file: two argument errors, nothing else.
-  EXPECT_THAT(c.errors(), ElementsAre(IsDiag(DiagKind::ArgumentType, 10, 46)));
+  EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::ArgumentType, 13, 10, "expects file, found list<file>")));
+}
+
+TEST(CheckTest, StringLiteralsArePathsButStringValuesAreNot) {
+  CompileHelper c(WithStages(R"(
+param name: string = "d.csv"
+param path: file = "d.csv"
+pipeline main {
+  use(m: path)
+  use_list(ms: ["a", path])
+  use(m: name)
+  use(m: "{name}.csv")
+})"));
+  EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::ArgumentType, 13, 10, "expects file, found string")));
 }
 
 TEST(CheckTest, IfBindingIsOptionalUnlessBoundInEveryBranch) {
