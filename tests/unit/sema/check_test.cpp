@@ -39,7 +39,7 @@ pipeline main {
   use(m: name)
   use(m: "{name}.csv")
 })"));
-  EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::ArgumentType, 13, 10, "expects file, found string")));
+  EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::ArgumentType, 14, 10, "expects file, found string")));
 }
 
 TEST(CheckTest, IfBindingIsOptionalUnlessBoundInEveryBranch) {
