@@ -142,7 +142,11 @@ TypeId Checker::CheckName(const ast::NameRef& e, bool& is_static) {
   }
   auto& d = Error(DiagKind::UnknownName, e.range, fmt::format("unknown name '{}'", e.name));
   std::string near = Suggest(e.name, VisibleNames());
-  if (!near.empty()) d.fix_hint = fmt::format("did you mean '{}'?", near);
+  if (!near.empty()) {
+    d.fix_hint = fmt::format("did you mean '{}'?", near);
+    // Typo recovery: the name meant is used, so it draws no unused warning.
+    if (int meant = Lookup(near); meant >= 0) MarkUsed(meant);
+  }
   return prog_.types.Error();
 }
 

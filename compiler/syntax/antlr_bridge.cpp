@@ -229,43 +229,116 @@ FLOW_SAME_TOKEN(WS, kTokWs)
 FLOW_SAME_TOKEN(BAD_CHAR, kTokBadChar)
 #undef FLOW_SAME_TOKEN
 
+class FastTokenSource;
+
+// The parsed text as an ANTLR CharStream. The parser never reads characters
+// (the lexer is ours); it only asks for the text of token intervals, which
+// this slices from the UTF-8 text instead of keeping a UTF-32 copy.
+class TextStream : public antlr4::CharStream {
+ public:
+  TextStream(std::string_view text, const OffsetMap& map) : text_(text), map_(map) {}
+  std::string getText(const antlr4::misc::Interval& interval) override {
+    if (interval.a < 0 || interval.b < interval.a) return {};
+    size_t begin = map_.Byte(static_cast<size_t>(interval.a)) - map_.base;
+    size_t end = map_.Byte(static_cast<size_t>(interval.b) + 1) - map_.base;
+    return std::string(text_.substr(begin, end - begin));
+  }
+  std::string toString() const override { return std::string(text_); }
+  void consume() override {}
+  size_t LA(ssize_t) override { return antlr4::IntStream::EOF; }
+  ssize_t mark() override { return 0; }
+  void release(ssize_t) override {}
+  size_t index() override { return 0; }
+  void seek(size_t) override {}
+  size_t size() override { return map_.cp_to_byte.empty() ? text_.size() : map_.cp_to_byte.size() - 1; }
+  std::string getSourceName() const override { return "<flow>"; }
+
+ private:
+  std::string_view text_;
+  const OffsetMap& map_;
+};
+
+// A token in 48 bytes (ANTLR's CommonToken takes about 130): a million-line
+// file makes a million tokens, and their allocation and first touch of
+// memory was a quarter of the parse time.
+class FlowToken final : public antlr4::WritableToken {
+ public:
+  FlowToken(FastTokenSource* source, const RawToken& t)
+      : source_(source),
+        start_(t.start),
+        stop_(t.stop),
+        type_(t.type),
+        line_(static_cast<uint32_t>(t.line)),
+        col_(static_cast<uint32_t>(t.col)) {}
+  std::string getText() const override;
+  size_t getType() const override { return type_ == kTokEof ? antlr4::Token::EOF : type_; }
+  size_t getLine() const override { return line_; }
+  size_t getCharPositionInLine() const override { return col_; }
+  size_t getChannel() const override { return antlr4::Token::DEFAULT_CHANNEL; }
+  size_t getTokenIndex() const override { return index_; }
+  size_t getStartIndex() const override { return start_; }
+  size_t getStopIndex() const override { return stop_; }
+  antlr4::TokenSource* getTokenSource() const override;
+  antlr4::CharStream* getInputStream() const override;
+  std::string toString() const override { return "[@" + std::to_string(index_) + " " + getText() + "]"; }
+  // The parser never rewrites tokens; these exist for the interface.
+  void setText(const std::string&) override {}
+  void setType(size_t type) override { type_ = static_cast<uint32_t>(type); }
+  void setLine(size_t line) override { line_ = static_cast<uint32_t>(line); }
+  void setCharPositionInLine(size_t pos) override { col_ = static_cast<uint32_t>(pos); }
+  void setChannel(size_t) override {}
+  void setTokenIndex(size_t index) override { index_ = static_cast<uint32_t>(index); }
+
+ private:
+  FastTokenSource* source_;
+  size_t start_;
+  size_t stop_;
+  uint32_t type_;
+  uint32_t line_;
+  uint32_t col_;
+  uint32_t index_ = 0;
+};
+
+// The hand-written lexer (lexer.h) as an ANTLR token source.
 class FastTokenSource : public antlr4::TokenSource {
  public:
-  FastTokenSource(std::string_view text, antlr4::CharStream* input) : lexer_(text), input_(input) {}
+  FastTokenSource(std::string_view text, const OffsetMap& map) : lexer_(text), stream_(text, map) {}
   std::unique_ptr<antlr4::Token> nextToken() override {
     RawToken t = lexer_.Next();
-    auto tok = std::make_unique<antlr4::CommonToken>(std::make_pair(this, input_), t.type == kTokEof ? antlr4::Token::EOF : t.type,
-                                                     antlr4::Token::DEFAULT_CHANNEL, t.start, t.stop);
-    tok->setLine(t.line);
-    tok->setCharPositionInLine(t.col);
     line_ = t.line;
     col_ = t.col;
-    return tok;
+    return std::make_unique<FlowToken>(this, t);
   }
   size_t getLine() const override { return line_; }
   size_t getCharPositionInLine() override { return col_; }
-  antlr4::CharStream* getInputStream() override { return input_; }
-  std::string getSourceName() override { return input_->getSourceName(); }
+  antlr4::CharStream* getInputStream() override { return &stream_; }
+  std::string getSourceName() override { return stream_.getSourceName(); }
   antlr4::TokenFactory<antlr4::CommonToken>* getTokenFactory() override {
     return antlr4::CommonTokenFactory::DEFAULT.get();
   }
+  TextStream& stream() { return stream_; }
 
  private:
   Lexer lexer_;
-  antlr4::CharStream* input_;
+  TextStream stream_;
   size_t line_ = 1, col_ = 0;
 };
+
+std::string FlowToken::getText() const {
+  if (type_ == kTokEof) return "<EOF>";
+  return source_->stream().getText(antlr4::misc::Interval(start_, stop_));
+}
+antlr4::TokenSource* FlowToken::getTokenSource() const { return source_; }
+antlr4::CharStream* FlowToken::getInputStream() const { return &source_->stream(); }
 
 // Everything one ANTLR parse needs, kept together so an interpolation can run
 // its own small parse while the file's parse is paused.
 struct AntlrParse {
-  explicit AntlrParse(std::string_view text)
-      : input(text.data(), text.size()), lexer(text, &input), tokens(&lexer), parser(&tokens) {
+  AntlrParse(std::string_view text, const OffsetMap& map) : lexer(text, map), tokens(&lexer), parser(&tokens) {
     parser.removeErrorListeners();
     parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
         antlr4::atn::PredictionMode::SLL);
   }
-  antlr4::ANTLRInputStream input;
   FastTokenSource lexer;
   antlr4::CommonTokenStream tokens;
   FP parser;
@@ -382,7 +455,7 @@ class FileParser {
 
   ast::Module Run() {
     if (!CheckEncoding(file_, text_, sink_)) return std::move(module_);
-    AntlrParse p(text_);
+    AntlrParse p(text_, map_);
     p.tokens.fill();
     if (!CheckNesting(p.tokens, map_, sink_)) return std::move(module_);
     while (!errors_.TooMany()) {
@@ -462,7 +535,7 @@ class FileParser {
     current_map_ = &sub;
     const OffsetMap* saved = b.SwapMap(&sub);
     size_t outer_errors = errors_.PieceErrors();
-    AntlrParse p(inner);
+    AntlrParse p(inner, sub);
     p.tokens.fill();
     ast::ExprPtr result;
     if (CheckNesting(p.tokens, sub, sink_)) {
