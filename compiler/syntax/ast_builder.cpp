@@ -641,8 +641,11 @@ ast::ExprPtr AstBuilder::BuildPrimary(FP::PrimaryContext* ctx) {
   }
   if (auto* c = (alt == 9 ? static_cast<FP::CallExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::Call>(range, NextId());
-    e->callee = Text(c->IDENT());
-    e->callee_range = RangeOf(c->IDENT());
+    // callExpr : IDENT '(' ... : the callee is the first token (no search
+    // through the children, which costs a dynamic_cast each).
+    antlr4::Token* callee = c->start && c->start->getType() == FP::IDENT ? c->start : nullptr;
+    e->callee = Text(callee);
+    e->callee_range = RangeOf(callee);
     if (e->callee.empty()) return MakeError(range);
     for (auto* a : c->arg()) {
       ast::Arg arg;
@@ -657,7 +660,8 @@ ast::ExprPtr AstBuilder::BuildPrimary(FP::PrimaryContext* ctx) {
   }
   if (auto* c = (alt == 10 ? static_cast<FP::NameExprContext*>(ctx) : nullptr)) {
     auto e = New<ast::NameRef>(range, NextId());
-    e->name = Text(c->IDENT());
+    // nameExpr : IDENT : the name is the first token.
+    e->name = Text(c->start && c->start->getType() == FP::IDENT ? c->start : nullptr);
     if (e->name.empty()) return MakeError(range);
     return e;
   }
