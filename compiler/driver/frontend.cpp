@@ -7,7 +7,11 @@ namespace flow::driver {
 namespace {
 void CheckLoaded(DiagSink& sink, FrontendResult& result) {
   if (!result.loaded.entry_loaded) return;
-  result.program.emplace(sema::Check(result.loaded.modules, 0, sink));
+  sema::CheckOptions options;
+  // Parts of a file with syntax errors are missing from its AST: "never
+  // used" would then be guesses.
+  options.warn_unused = sink.ErrorsIn(result.loaded.modules[0].file) == 0;
+  result.program.emplace(sema::Check(result.loaded.modules, 0, sink, options));
 }
 }  // namespace
 

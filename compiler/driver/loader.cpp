@@ -40,13 +40,14 @@ class Loader {
   LoadedModules Run(FileId entry, const std::string& canonical) {
     LoadedModules out;
     out.entry_loaded = true;
-    AddModule(entry, canonical);
+    AddModule(entry, canonical, sm_.Path(entry));
     // Breadth-first over imports; each file parsed once.
     for (size_t i = 0; i < modules_.size(); ++i) {
       std::vector<ast::Import> imports = modules_[i].imports;  // copy: modules_ may grow
       std::string dir = llvm::sys::path::parent_path(paths_[i]).str();
+      std::string shown_dir = llvm::sys::path::parent_path(shown_[i]).str();
       for (const auto& imp : imports) {
-        int target = Resolve(imp, dir);
+        int target = Resolve(imp, dir, shown_dir);
         if (target >= 0) edges_[i].push_back({target, imp.range});
       }
     }
@@ -56,35 +57,41 @@ class Loader {
   }
 
  private:
-  int AddModule(FileId file, const std::string& canonical) {
+  int AddModule(FileId file, const std::string& canonical, const std::string& shown) {
     int idx = static_cast<int>(modules_.size());
     by_path_[canonical] = idx;
     paths_.push_back(canonical);
+    shown_.push_back(shown);
     edges_.emplace_back();
     modules_.push_back(syntax::ParseFile(sm_, file, sink_));
     return idx;
   }
 
-  int LoadFile(const std::string& path) {
+  // `shown` is the path diagnostics print: as the user would write it.
+  int LoadFile(const std::string& path, const std::string& shown) {
     llvm::SmallString<256> real;
     if (llvm::sys::fs::real_path(path, real)) return -1;
     std::string canonical = real.str().str();
     if (auto it = by_path_.find(canonical); it != by_path_.end()) return it->second;
     if (llvm::sys::fs::is_directory(canonical)) return -1;
     std::string error;
-    auto file = sm_.Load(canonical, &error);
+    auto file = sm_.Load(canonical, &error, shown);
     if (!file) return -1;
-    return AddModule(*file, canonical);
+    return AddModule(*file, canonical, shown);
   }
 
-  int Resolve(const ast::Import& imp, const std::string& dir) {
+  int Resolve(const ast::Import& imp, const std::string& dir, const std::string& shown_dir) {
     if (!imp.is_module) {
       llvm::SmallString<256> path(imp.target);
+      llvm::SmallString<256> shown(imp.target);
       if (!llvm::sys::path::is_absolute(path)) {
         path = dir;
         llvm::sys::path::append(path, imp.target);
+        shown = shown_dir;
+        llvm::sys::path::append(shown, imp.target);
+        llvm::sys::path::remove_dots(shown, /*remove_dot_dot=*/true);
       }
-      int idx = LoadFile(path.str().str());
+      int idx = LoadFile(path.str().str(), shown.str().str());
       if (idx < 0) {
         auto& d = sink_.Emit(DiagKind::ImportNotFound, imp.range, fmt::format("cannot find imported file '{}'", imp.target));
         d.notes.push_back({{}, fmt::format("looked for {}", path.str().str())});
@@ -99,7 +106,7 @@ class Loader {
       llvm::sys::path::append(path, rel);
       looked.push_back(path.str().str());
       if (llvm::sys::fs::exists(path)) {
-        int idx = LoadFile(path.str().str());
+        int idx = LoadFile(path.str().str(), path.str().str());
         if (idx >= 0) return idx;
       }
     }
@@ -109,7 +116,7 @@ class Loader {
           std::string key = kEmbeddedPrefix + rel;
           if (auto it = by_path_.find(key); it != by_path_.end()) return it->second;
           FileId file = sm_.AddBuffer(key, std::string(m.text));
-          return AddModule(file, key);
+          return AddModule(file, key, key);
         }
     }
     auto& d = sink_.Emit(DiagKind::ImportNotFound, imp.range, fmt::format("cannot find module '{}'", imp.target));
@@ -158,9 +165,9 @@ class Loader {
           bool in = false;
           for (const Frame& fr : stack) {
             if (fr.node == e.to) in = true;
-            if (in) chain += llvm::sys::path::filename(paths_[fr.node]).str() + " -> ";
+            if (in) chain += llvm::sys::path::filename(shown_[fr.node]).str() + " -> ";
           }
-          chain += llvm::sys::path::filename(paths_[e.to]).str();
+          chain += llvm::sys::path::filename(shown_[e.to]).str();
           auto& d = sink_.Emit(DiagKind::ImportCycle, e.site, "import cycle: " + chain);
           d.fix_hint = "move what both files need into a third file that imports neither";
         } else if (color[e.to] == 0) {
@@ -175,7 +182,8 @@ class Loader {
   DiagSink& sink_;
   const LoadOptions& options_;
   std::vector<ast::Module> modules_;
-  std::vector<std::string> paths_;
+  std::vector<std::string> paths_;  // canonical: the identity of a file
+  std::vector<std::string> shown_;  // as diagnostics print it
   std::vector<std::vector<Edge>> edges_;
   llvm::StringMap<int> by_path_;
 };
@@ -206,7 +214,7 @@ LoadedModules LoadModules(SourceManager& sm, const std::string& entry_path, Diag
   std::error_code ec = llvm::sys::fs::real_path(entry_path, real);
   if (!ec && llvm::sys::fs::is_directory(real)) ec = std::make_error_code(std::errc::is_a_directory);
   std::optional<FileId> file;
-  if (!ec) file = sm.Load(real.str().str(), &error);
+  if (!ec) file = sm.Load(real.str().str(), &error, entry_path);
   if (!file) {
     sink.Emit(DiagKind::FileNotFound, {}, fmt::format("cannot read '{}': {}", entry_path, ec ? ec.message() : error));
     return {};

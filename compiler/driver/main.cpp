@@ -47,10 +47,12 @@ int main(int argc, char** argv) {
   llvm::InitLLVM init(argc, argv);
   cl::SetVersionPrinter(PrintVersion);
   cl::HideUnrelatedOptions(kCategory);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "flowc: checks .flow pipelines\n\n"
-                              "  flowc --lint FILE...        check; exit 0 when no errors, 1 when any\n"
-                              "  flowc FILE --emit ast       print the syntax tree\n");
+  if (!cl::ParseCommandLineOptions(argc, argv,
+                                   "flowc: checks .flow pipelines\n\n"
+                                   "  flowc --lint FILE...        check; exit 0 when no errors, 1 when any\n"
+                                   "  flowc FILE --emit ast       print the syntax tree\n",
+                                   &llvm::errs()))
+    return 2;  // a usage error: the parser has said what is wrong
   if (opt_files.empty()) {
     llvm::errs() << "flowc: error: no input files (try 'flowc --help')\n";
     return 2;
@@ -63,7 +65,12 @@ int main(int argc, char** argv) {
     llvm::errs() << "flowc: error: --emit takes exactly one file\n";
     return 2;
   }
+  if (opt_emit != Emit::None && opt_format == Format::Json) {
+    llvm::errs() << "flowc: error: --emit prints to standard output, as do JSON diagnostics; use one at a time\n";
+    return 2;
+  }
   bool color = opt_color == Color::Always || (opt_color == Color::Auto && isatty(STDERR_FILENO));
+  llvm::errs().enable_colors(color);
   flow::driver::LoadOptions load = flow::driver::DefaultLoadOptions(argv[0]);
 
   size_t errors = 0, warnings = 0;

@@ -131,7 +131,8 @@ std::string Checker::Suggest(const std::string& name, const std::vector<std::str
   unsigned best_d = limit + 1;
   for (const auto& c : candidates) {
     unsigned d = llvm::StringRef(name).edit_distance(c, true, best_d);
-    if (d < best_d) best_d = d, best = c;
+    // Replacing every character is no suggestion ('x' for 'a').
+    if (d < best_d && d < name.size()) best_d = d, best = c;
   }
   return best;
 }

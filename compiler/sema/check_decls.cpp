@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Declarations: the global namespace, records, params, the signatures of
 // stages and pipelines, and the bodies of stages.
+#include <algorithm>
+
 #include "llvm/ADT/StringRef.h"
 #include "sema/checker.h"
 
@@ -23,6 +25,26 @@ const char* DeclKindName(DeclKind k) {
 }
 }  // namespace
 
+SourceRange Checker::DeclRange(DeclRef ref) const {
+  switch (ref.kind) {
+    case DeclKind::Record: return prog_.records[ref.index].decl->name_range;
+    case DeclKind::Stage: return prog_.stages[ref.index].decl->name_range;
+    case DeclKind::Pipeline: return prog_.pipelines[ref.index].decl->name_range;
+    case DeclKind::Param: return prog_.params[ref.index].decl->name_range;
+  }
+  return {};
+}
+
+int Checker::DeclModule(DeclRef ref) const {
+  switch (ref.kind) {
+    case DeclKind::Record: return prog_.records[ref.index].module;
+    case DeclKind::Stage: return prog_.stages[ref.index].module;
+    case DeclKind::Pipeline: return prog_.pipelines[ref.index].module;
+    case DeclKind::Param: return prog_.params[ref.index].module;
+  }
+  return 0;
+}
+
 void Checker::AddDecl(const std::string& name, SourceRange range, DeclKind kind, int index, int module) {
   for (const char* b : kBuiltinFunctions)
     if (name == b && kind != DeclKind::Record) {
@@ -35,20 +57,94 @@ void Checker::AddDecl(const std::string& name, SourceRange range, DeclKind kind,
       return;
     }
   auto [it, inserted] = prog_.decls.try_emplace(name, DeclRef{kind, index});
-  if (inserted) {
-    decl_ranges_.push_back(range);
-    return;
+  if (inserted) return;
+  // Report in the user's own file when one of the two is there (an imported
+  // library's declaration is not theirs to rename).
+  SourceRange here = range, there = DeclRange(it->second);
+  DeclKind there_kind = it->second.kind;
+  if (module != prog_.entry_module && DeclModule(it->second) == prog_.entry_module) std::swap(here, there);
+  auto& d = Error(DiagKind::DuplicateDefinition, here, fmt::format("duplicate definition of '{}'", name));
+  d.notes.push_back({there, here.begin == range.begin && here.file == range.file
+                                ? fmt::format("previous definition (a {}) is here", DeclKindName(there_kind))
+                                : fmt::format("the other definition (a {}) is here", DeclKindName(kind))});
+}
+
+std::vector<int> Checker::OrderParams(const std::vector<int>& binding_of) {
+  // Edges: param i's default names param j. Iterative DFS, post-order.
+  size_t n = prog_.params.size();
+  std::vector<std::vector<std::pair<int, SourceRange>>> uses(n);
+  llvm::StringMap<int> by_name;
+  for (size_t i = 0; i < n; ++i) by_name.try_emplace(prog_.params[i].decl->name, static_cast<int>(i));
+  for (size_t i = 0; i < n; ++i) {
+    const ast::Expr* def = prog_.params[i].decl->default_value.get();
+    if (!def) continue;
+    std::vector<const ast::Expr*> work{def};
+    while (!work.empty()) {
+      const ast::Expr* e = work.back();
+      work.pop_back();
+      if (auto* r = llvm::dyn_cast<ast::NameRef>(e)) {
+        if (auto it = by_name.find(r->name); it != by_name.end()) uses[i].push_back({it->second, r->range});
+      } else if (auto* m = llvm::dyn_cast<ast::Member>(e)) {
+        work.push_back(m->base.get());
+      } else if (auto* x = llvm::dyn_cast<ast::Index>(e)) {
+        work.push_back(x->base.get()), work.push_back(x->index.get());
+      } else if (auto* u = llvm::dyn_cast<ast::Unary>(e)) {
+        work.push_back(u->operand.get());
+      } else if (auto* b = llvm::dyn_cast<ast::Binary>(e)) {
+        work.push_back(b->lhs.get()), work.push_back(b->rhs.get());
+      } else if (auto* l = llvm::dyn_cast<ast::ListLit>(e)) {
+        for (const auto& el : l->elements) work.push_back(el.get());
+      } else if (auto* s = llvm::dyn_cast<ast::StringLit>(e)) {
+        for (const auto& part : s->parts)
+          if (part.expr) work.push_back(part.expr.get());
+      } else if (auto* c = llvm::dyn_cast<ast::Call>(e)) {
+        for (const auto& a : c->args) work.push_back(a.value.get());
+      }
+    }
   }
-  SourceRange prev;
-  switch (it->second.kind) {
-    case DeclKind::Record: prev = prog_.records[it->second.index].decl->name_range; break;
-    case DeclKind::Stage: prev = prog_.stages[it->second.index].decl->name_range; break;
-    case DeclKind::Pipeline: prev = prog_.pipelines[it->second.index].decl->name_range; break;
-    case DeclKind::Param: break;
+  std::vector<int> order, color(n, 0);
+  std::vector<bool> in_cycle(n, false);
+  for (size_t root = 0; root < n; ++root) {
+    if (color[root]) continue;
+    std::vector<std::pair<int, size_t>> stack{{static_cast<int>(root), 0}};
+    color[root] = 1;
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next == uses[node].size()) {
+        color[node] = 2;
+        order.push_back(node);
+        stack.pop_back();
+        continue;
+      }
+      auto [dep, site] = uses[node][next++];
+      if (color[dep] == 1) {
+        std::string chain;
+        bool in = false;
+        for (const auto& fr : stack) {
+          if (fr.first == dep) in = true;
+          if (in) {
+            chain += prog_.params[fr.first].decl->name + " -> ";
+            in_cycle[fr.first] = true;
+          }
+        }
+        chain += prog_.params[dep].decl->name;
+        auto& d = Error(DiagKind::ParamCycle, site,
+                        dep == node ? fmt::format("param '{}' is defined in terms of itself",
+                                                  prog_.params[dep].decl->name)
+                                    : fmt::format("params are defined in a circle: {}", chain));
+        d.fix_hint = "give one of them a literal default";
+      } else if (color[dep] == 0) {
+        color[dep] = 1;
+        stack.push_back({dep, 0});
+      }
+    }
   }
-  auto& d = Error(DiagKind::DuplicateDefinition, range,
-                  fmt::format("duplicate definition of '{}'", name));
-  d.notes.push_back({prev, fmt::format("previous definition (a {}) is here", DeclKindName(it->second.kind))});
+  // A param in a cycle has no usable type: poison it, so its uses do not
+  // report more errors.
+  for (size_t i = 0; i < n; ++i)
+    if (in_cycle[i] && binding_of[i] >= 0) prog_.bindings[binding_of[i]].type = prog_.types.Error();
+  order.erase(std::remove_if(order.begin(), order.end(), [&](int i) { return in_cycle[i]; }), order.end());
+  return order;
 }
 
 void Checker::CollectDecls() {
@@ -152,9 +248,17 @@ void Checker::CheckParams() {
       b.is_static = true;
       b.param = idx;
       binding_of.push_back(Declare(std::move(b), /*warn_shadow=*/false));
+      // Params share the global namespace with records, stages, pipelines.
+      if (auto it = prog_.decls.find(p.name); it != prog_.decls.end()) {
+        auto& d = Error(DiagKind::DuplicateDefinition, p.name_range,
+                        fmt::format("param '{}' has the name of a {}", p.name, DeclKindName(it->second.kind)));
+        d.notes.push_back({DeclRange(it->second), "the other definition is here"});
+      }
     }
   }
-  for (size_t i = 0; i < prog_.params.size(); ++i) {
+  // Defaults may use other params: check them in dependency order, and
+  // reject cycles (param a = b + 1, param b = a).
+  for (int i : OrderParams(binding_of)) {
     ParamInfo& info = prog_.params[i];
     const ast::Param& p = *info.decl;
     module_ = info.module;

@@ -106,14 +106,14 @@ TypeId Checker::CheckName(const ast::NameRef& e, bool& is_static) {
     for (const auto& p : st.inputs) ports.push_back(p.name);
     for (const auto& p : st.outputs) ports.push_back(p.name);
     auto& d = Error(DiagKind::RunPlaceholder, e.range,
-                    fmt::format("'{{{}}}' names no input or output of stage '{}'", e.name, st.decl->name));
+                    fmt::format("'{}' names no input or output of stage '{}'", e.name, st.decl->name));
     std::string near = Suggest(e.name, ports);
-    if (!near.empty()) {
-      d.fix_hint = fmt::format("did you mean '{{{}}}'?", near);
-    } else if (scopes_.size() > 0 && scopes_[0].names.count(e.name)) {
+    if (!scopes_.empty() && scopes_[0].names.count(e.name)) {
       d.fix_hint = fmt::format("'{}' is a param; pass it to the stage as an input", e.name);
+    } else if (!near.empty()) {
+      d.fix_hint = fmt::format("did you mean '{}'?", near);
     } else {
-      d.fix_hint = "write '{{' and '}}' for literal braces";
+      d.fix_hint = "in a string, write '{{' and '}}' for literal braces";
     }
     return prog_.types.Error();
   }
@@ -205,10 +205,12 @@ TypeId Checker::CheckIndex(const ast::Index& e, bool& is_static) {
   TypeId base = CheckExpr(*e.base);
   TypeId index = CheckExpr(*e.index);
   is_static = IsStatic(*e.base) && IsStatic(*e.index);
-  if (!types.IsError(index) && !RejectOptional(index, *e.index, "a list index") &&
-      types.Kind(index) != TypeKind::Int && types.Kind(index) != TypeKind::Json && types.Kind(index) != TypeKind::String)
-    Error(DiagKind::OperandType, e.index->range, fmt::format("a list index must be an int, found {}", TypeName(index)));
   TypeKind k = types.Kind(base);
+  bool json_base = k == TypeKind::Json;  // json takes string keys too
+  if (!types.IsError(index) && !RejectOptional(index, *e.index, "a list index") &&
+      types.Kind(index) != TypeKind::Int && types.Kind(index) != TypeKind::Json &&
+      !(json_base && types.Kind(index) == TypeKind::String))
+    Error(DiagKind::OperandType, e.index->range, fmt::format("a list index must be an int, found {}", TypeName(index)));
   if (k == TypeKind::Error || k == TypeKind::Json) return base;
   bool optional = k == TypeKind::Optional;
   TypeId list = types.StripOptional(base);
@@ -529,7 +531,7 @@ TypeId Checker::CheckBuiltin(const ast::Call& e, Builtin b, bool& is_static) {
       if ((args.size() == 1 || (args.size() == 2 && kind(1) == TypeKind::String)) &&
           list_of(0, [&](TypeKind k) { return k != TypeKind::List && k != TypeKind::Record; }))
         return types.String();
-      return fail("a list of single values and an optional separator string, as in join(xs, \",\")");
+      return fail("a list of single values and an optional separator string (default \" \"), as in join(xs, \",\")");
     case Builtin::Basename:
       if (args.size() == 1 && (kind(0) == TypeKind::File || kind(0) == TypeKind::Dir || kind(0) == TypeKind::String))
         return types.String();

@@ -19,6 +19,9 @@ void Checker::CheckPipelineBody(int pipeline) {
     Binding b;
     b.name = in.name;
     b.kind = BindingKind::PipelineInput;
+    // Whether an input is known at compile time depends on the call site;
+    // sema lets it pass and lowering checks each inlined call.
+    b.is_static = true;
     b.type = in.type;
     b.range = in.decl->name_range;
     b.module = module_;
@@ -265,7 +268,7 @@ void Checker::CheckWhile(const ast::WhileStmt& s) {
     } else if (!IsStatic(*s.bound) && !types.IsError(bt)) {
       auto& d = Error(DiagKind::NonConstantBound, s.bound->range,
                       "the bound after 'max' must be known at compile time");
-      d.fix_hint = "use a literal or an expression over params, not a stage output";
+      d.fix_hint = "use a literal or an expression over params and pipeline inputs, not a stage output";
     } else if (auto* neg = llvm::dyn_cast<ast::Unary>(s.bound.get()); neg && neg->op == ast::UnaryOp::Neg) {
       Error(DiagKind::BadBound, s.bound->range, "the bound after 'max' cannot be negative");
     }

@@ -20,6 +20,11 @@ class Checker {
   // ---- declarations (check_decls.cpp)
   void CollectDecls();
   void AddDecl(const std::string& name, SourceRange range, DeclKind kind, int index, int module);
+  SourceRange DeclRange(DeclRef ref) const;
+  int DeclModule(DeclRef ref) const;
+  /// Params in an order where each default comes after the params it uses;
+  /// reports cycles and leaves their params out.
+  std::vector<int> OrderParams(const std::vector<int>& binding_of);
   TypeId ResolveType(const ast::TypeRef& ref);
   void ResolveRecords();
   void CheckParams();
@@ -108,7 +113,6 @@ class Checker {
   size_t pipeline_depth_ = 0;  // scopes_.size() at the pipeline body's top level
   llvm::StringMap<SourceRange> outputs_set_;
   std::vector<std::vector<std::pair<int, SourceRange>>> pipeline_calls_;
-  std::vector<SourceRange> decl_ranges_;  // parallel to prog_.decls entries, by insertion
 };
 
 }  // namespace flow::sema

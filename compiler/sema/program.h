@@ -67,7 +67,9 @@ struct Binding {
   TypeId type;
   SourceRange range;
   int module = 0;
-  bool is_static = false;  // known at compile time (no stage output in it)
+  /// Known at compile time: no stage output in it. Pipeline inputs count as
+  /// static here; lowering checks them at each call site.
+  bool is_static = false;
   bool used = false;
   bool lifted = false;
   std::vector<int> sources;

@@ -2,6 +2,8 @@
 // Type interning, assignability and printing.
 #include "sema/types.h"
 
+#include <algorithm>
+
 namespace flow::sema {
 
 namespace {
@@ -43,6 +45,9 @@ void TypeTable::SetFields(TypeId record, std::vector<RecordField> fields) {
 }
 
 TypeId TypeTable::Outputs(std::vector<RecordField> fields) {
+  // Same names and types make the same type, in whatever order declared.
+  std::sort(fields.begin(), fields.end(),
+            [](const RecordField& a, const RecordField& b) { return a.name < b.name; });
   std::string key = "S";
   for (const auto& f : fields) key += f.name + ":" + std::to_string(f.type.value) + ",";
   return Intern(TypeInfo{TypeKind::Record, {}, {}, std::move(fields)}, key);

@@ -7,15 +7,21 @@
 namespace flow {
 
 std::optional<FileId> SourceManager::Load(const std::string& path,
-                                          std::string* error) {
+                                          std::string* error,
+                                          const std::string& display) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/true);
   if (!buffer) {
     *error = buffer.getError().message();
     return std::nullopt;
   }
-  unsigned id = mgr_.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-  paths_.push_back(path);
+  const std::string& name = display.empty() ? path : display;
+  // SourceMgr prints the buffer's identifier: give it the display name.
+  auto named = llvm::MemoryBuffer::getMemBuffer((*buffer)->getMemBufferRef().getBuffer(), name,
+                                                /*RequiresNullTerminator=*/true);
+  owned_.push_back(std::move(*buffer));
+  unsigned id = mgr_.AddNewSourceBuffer(std::move(named), llvm::SMLoc());
+  paths_.push_back(name);
   return FileId{id};
 }
 

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 
 namespace flow {
@@ -43,7 +45,9 @@ class SourceManager {
   SourceManager& operator=(const SourceManager&) = delete;
 
   /// Reads a file from disk; std::nullopt (and `error` set) when it cannot.
-  std::optional<FileId> Load(const std::string& path, std::string* error);
+  /// Diagnostics name the file `display` (the path as the user wrote it),
+  /// or `path` when `display` is empty.
+  std::optional<FileId> Load(const std::string& path, std::string* error, const std::string& display = "");
   /// Adds an in-memory file (tests, the embedded stdlib, fuzzing).
   FileId AddBuffer(std::string path, std::string text);
 
@@ -57,6 +61,7 @@ class SourceManager {
   const llvm::SourceMgr& llvm_mgr() const { return mgr_; }
 
  private:
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> owned_;  // file contents; mgr_ holds named views
   llvm::SourceMgr mgr_;
   std::vector<std::string> paths_;  // index: FileId - 1
 };

@@ -4,6 +4,7 @@
 // statement, at a time: SLL first, full LL only where SLL fails, and the
 // parse tree is freed after each piece so memory stays flat on huge files.
 #include <algorithm>
+#include <optional>
 
 #include "fmt/format.h"
 #include "llvm/Support/ConvertUTF.h"
@@ -84,12 +85,36 @@ class ErrorCollector : public antlr4::BaseErrorListener {
   void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* tok, size_t line, size_t col,
                    const std::string& msg, std::exception_ptr) override {
     (void)line, (void)col, (void)msg;
+    auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
+    std::optional<antlr4::misc::IntervalSet> expected;
+    if (parser) {
+      try {
+        expected = parser->getExpectedTokens();
+      } catch (...) {
+        expected.reset();
+      }
+    }
+    Report(parser, tok, expected ? &*expected : nullptr);
+  }
+
+  /// Reports one syntax error at `tok`, given what the parser expected there.
+  void Report(antlr4::Parser* parser, antlr4::Token* tok, const antlr4::misc::IntervalSet* expected_set) {
     ++errors_in_piece_;
     if (errors_in_piece_ > 1 || total_ >= kMaxErrorsPerFile) return;
     ++total_;
     SourceRange range = Range(tok);
-    auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
     size_t type = tok ? tok->getType() : antlr4::Token::EOF;
+    // A string literal inside another string's {...} ends that string early:
+    // `"a {x ?? "b"} c"` lexes as "a {x ?? ", b, "} c". Say so.
+    if (parser && tok && tok->getTokenIndex() > 0 && tok->getTokenIndex() != INVALID_INDEX) {
+      antlr4::Token* prev = parser->getTokenStream()->get(tok->getTokenIndex() - 1);
+      if (prev->getType() == FP::STRING && HasOpenBrace(prev->getText())) {
+        auto& d = sink_.Emit(DiagKind::BadInterpolation, Range(prev),
+                             "a string literal cannot appear inside '{...}' of another string");
+        d.fix_hint = "bind the inner value with let first, or write '{{' for a literal brace";
+        return;
+      }
+    }
     switch (type) {
       case FP::BAD_CHAR: {
         std::string t = tok->getText();
@@ -116,13 +141,7 @@ class ErrorCollector : public antlr4::BaseErrorListener {
         break;
     }
     std::string expected;
-    if (parser) {
-      try {
-        expected = DescribeExpected(parser->getExpectedTokens(), parser->getVocabulary());
-      } catch (...) {
-        expected.clear();
-      }
-    }
+    if (parser && expected_set) expected = DescribeExpected(*expected_set, parser->getVocabulary());
     std::string found = DescribeFound(tok);
     std::string message = expected.empty() ? fmt::format("unexpected {}", found)
                                            : fmt::format("expected {}, found {}", expected, found);
@@ -140,6 +159,23 @@ class ErrorCollector : public antlr4::BaseErrorListener {
   bool TooMany() const { return total_ >= kMaxErrorsPerFile; }
 
  private:
+  // Whether a string's text ends inside an unclosed `{` interpolation.
+  static bool HasOpenBrace(const std::string& text) {
+    bool open = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\\') {
+        ++i;
+      } else if (text[i] == '{') {
+        if (i + 1 < text.size() && text[i + 1] == '{') ++i;
+        else open = true;
+      } else if (text[i] == '}') {
+        if (i + 1 < text.size() && text[i + 1] == '}') ++i;
+        else open = false;
+      }
+    }
+    return open;
+  }
+
   SourceRange Range(antlr4::Token* tok) {
     if (!tok) return {map_->file, map_->base, map_->base};
     size_t start = tok->getStartIndex(), stop = tok->getStopIndex();
@@ -505,24 +541,114 @@ class FileParser {
         return;
       }
       size_t before = p.tokens.index();
-      auto* st = ParsePiece(p, errors_, [](FP& parser) { return parser.statement(); });
-      bool had_error = errors_.PieceHadError();
-      if (auto stmt = builder_.BuildStatement(st)) pipeline.body.stmts.push_back(std::move(stmt));
+      if (auto* st = ParseStatement(p)) {
+        if (auto stmt = builder_.BuildStatement(st)) pipeline.body.stmts.push_back(std::move(stmt));
+      }
       p.parser.getTreeTracker().reset();
-      if (had_error) SkipTo(p, /*statement_level=*/true);
       if (p.tokens.index() == before) p.tokens.consume();
     }
   }
 
+  // Parses one pipeline statement. SLL first, then LL; both bail out at the
+  // first error instead of letting ANTLR recover, because recovery in a
+  // language without statement separators tends to swallow the statements
+  // that follow. On an error: report it, keep a broken `let x`/`var x` bound
+  // to an error value (so uses of x do not cascade), and resynchronize at
+  // the next statement. Returns null after an error.
+  FP::StatementContext* ParseStatement(AntlrParse& p) {
+    size_t start = p.tokens.index();
+    errors_.BeginPiece();
+    p.parser.setErrorHandler(bail_);
+    p.parser.removeErrorListeners();
+    for (auto mode : {antlr4::atn::PredictionMode::SLL, antlr4::atn::PredictionMode::LL}) {
+      p.tokens.seek(start);
+      p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(mode);
+      antlr4::Token* offending = nullptr;
+      std::optional<antlr4::misc::IntervalSet> expected;
+      try {
+        return p.parser.statement();
+      } catch (const antlr4::ParseCancellationException& pce) {
+        try {
+          std::rethrow_if_nested(pce);
+        } catch (const antlr4::RecognitionException& re) {
+          offending = re.getOffendingToken();
+          try {
+            expected = re.getExpectedTokens();
+          } catch (...) {
+            expected.reset();
+          }
+        } catch (...) {
+        }
+      }
+      if (mode == antlr4::atn::PredictionMode::SLL) continue;  // maybe only SLL's weakness
+      if (!offending) offending = p.tokens.LT(1);
+      errors_.Report(&p.parser, offending, expected ? &*expected : nullptr);
+      KeepBrokenBinding(p, start, offending);
+      Resync(p, start, offending);
+    }
+    return nullptr;
+  }
+
+  // `let x = <broken>` still binds x, to an error value.
+  void KeepBrokenBinding(AntlrParse& p, size_t start, antlr4::Token* offending) {
+    antlr4::Token* first = p.tokens.get(start);
+    if (first->getType() != FP::LET && first->getType() != FP::VAR) return;
+    if (start + 1 >= p.tokens.size()) return;
+    antlr4::Token* name = p.tokens.get(start + 1);
+    if (name->getType() != FP::IDENT || offending->getTokenIndex() <= start + 1) return;
+    SourceRange name_range{file_, map_.Byte(name->getStartIndex()), map_.Byte(name->getStopIndex() + 1)};
+    SourceRange whole{file_, map_.Byte(first->getStartIndex()), map_.Byte(offending->getStartIndex())};
+    std::unique_ptr<ast::Stmt> stmt;
+    auto value = std::make_unique<ast::ErrorExpr>(whole, builder_.NextId());
+    if (first->getType() == FP::LET) {
+      auto s = std::make_unique<ast::LetStmt>(whole);
+      s->name = builder_.Text(name), s->name_range = name_range, s->value = std::move(value);
+      stmt = std::move(s);
+    } else {
+      auto s = std::make_unique<ast::VarStmt>(whole);
+      s->name = builder_.Text(name), s->name_range = name_range, s->value = std::move(value);
+      stmt = std::move(s);
+    }
+    module_.pipelines.back().body.stmts.push_back(std::move(stmt));
+  }
+
+  // Skips the rest of a broken statement: out of any block it opened (braces
+  // only: parentheses do not span statements), then to the next statement.
+  void Resync(AntlrParse& p, size_t start, antlr4::Token* offending) {
+    int depth = 0;
+    size_t at = std::max(start, std::min(offending->getTokenIndex(), p.tokens.size() - 1));
+    for (size_t i = start; i < at; ++i) {
+      size_t t = p.tokens.get(i)->getType();
+      if (t == FP::LBRACE) ++depth;
+      if (t == FP::RBRACE) --depth;
+    }
+    p.tokens.seek(at);
+    while (depth > 0 && p.tokens.LA(1) != antlr4::Token::EOF) {
+      size_t t = p.tokens.LA(1);
+      if (t == FP::LBRACE) ++depth;
+      if (t == FP::RBRACE) --depth;
+      p.tokens.consume();
+    }
+    if (p.tokens.index() == start) p.tokens.consume();
+    SkipTo(p, /*statement_level=*/true);
+  }
+
   // After a syntax error: skip to the next token that can start a statement
-  // (or a top-level item), staying outside any brackets opened meanwhile.
+  // (or a top-level item), staying outside any brackets opened meanwhile. A
+  // name at the start of a later line also starts a statement (a call or an
+  // assignment): statements have no separators, so lines are the best guess.
   void SkipTo(AntlrParse& p, bool statement_level) {
     int depth = 0;
+    size_t line = p.tokens.LT(1)->getLine();
+    if (p.tokens.index() > 0) line = p.tokens.LT(-1)->getLine();
     while (true) {
       size_t la = p.tokens.LA(1);
       if (la == antlr4::Token::EOF) return;
       if (depth == 0 && IsTopKeyword(la)) return;
       if (depth == 0 && statement_level && (IsStatementKeyword(la) || la == FP::RBRACE)) return;
+      if (depth == 0 && statement_level && la == FP::IDENT && p.tokens.LT(1)->getLine() > line &&
+          p.tokens.LT(-1)->getLine() < p.tokens.LT(1)->getLine())
+        return;
       if (la == FP::LBRACE) ++depth;
       if (la == FP::RBRACE) --depth;
       p.tokens.consume();
@@ -564,6 +690,7 @@ class FileParser {
   const OffsetMap* current_map_;
   ErrorCollector errors_;
   AstBuilder builder_;
+  std::shared_ptr<antlr4::BailErrorStrategy> bail_ = std::make_shared<antlr4::BailErrorStrategy>();
 };
 
 }  // namespace

@@ -575,7 +575,8 @@ ast::ExprPtr AstBuilder::BuildString(antlr4::Token* tok) {
       if (close == std::string_view::npos) {
         auto& d = sink_.Emit(DiagKind::BadInterpolation, {range.file, uint32_t(begin + i), uint32_t(begin + i + 1)},
                              "'{' in string is never closed");
-        d.fix_hint = "write '{{' for a literal brace";
+        d.fix_hint = "write '{{' for a literal brace; a string literal cannot appear inside '{...}' (bind it "
+                     "with let first)";
         break;
       }
       std::string_view inner = raw.substr(i + 1, close - i - 1);
