@@ -105,8 +105,10 @@ TypeId Checker::CheckName(const ast::NameRef& e, bool& is_static) {
     std::vector<std::string> ports;
     for (const auto& p : st.inputs) ports.push_back(p.name);
     for (const auto& p : st.outputs) ports.push_back(p.name);
+    // Inside a string the user wrote {name}: quote it the same way.
+    std::string shown = interpolating_ ? "{" + e.name + "}" : e.name;
     auto& d = Error(DiagKind::RunPlaceholder, e.range,
-                    fmt::format("'{}' names no input or output of stage '{}'", e.name, st.decl->name));
+                    fmt::format("'{}' names no input or output of stage '{}'", shown, st.decl->name));
     std::string near = Suggest(e.name, ports);
     if (!scopes_.empty() && scopes_[0].names.count(e.name)) {
       d.fix_hint = fmt::format("'{}' is a param; pass it to the stage as an input", e.name);
@@ -321,7 +323,10 @@ TypeId Checker::CheckBinary(const ast::Binary& e, bool& is_static) {
 TypeId Checker::CheckString(const ast::StringLit& e, bool& is_static) {
   for (const auto& part : e.parts) {
     if (!part.expr) continue;
+    bool saved = interpolating_;
+    interpolating_ = true;
     TypeId t = CheckExpr(*part.expr);
+    interpolating_ = saved;
     is_static = is_static && IsStatic(*part.expr);
     RejectOptional(t, *part.expr, "an interpolation");
   }

@@ -107,6 +107,7 @@ class Checker {
   std::vector<Scope> scopes_;
   Context ctx_ = Context::Global;
   bool hide_globals_ = false;
+  bool interpolating_ = false;  // checking the expression of a string's {...}
   int module_ = 0;
   int stage_ = -1;     // stage whose body is being checked
   int pipeline_ = -1;  // pipeline whose body is being checked
