@@ -11,6 +11,9 @@ dir=$(dirname "$file"); name=$(basename "$file")
 expected="$dir/$name.expected"
 cd "$dir" || exit 2
 actual=$("$flowc" --lint --diagnostics-color=never "$name" 2>&1; echo "exit: $?")
+# flowc prints absolute paths (docs/cli.md); drop this folder's prefix so the
+# .expected files hold FILE:LINE:COL relative to it, wherever the checkout is.
+actual=${actual//"$(pwd -P)/"/}
 if [ "$mode" = "--update" ]; then
   printf '%s\n' "$actual" > "$expected"
   echo "updated $expected"
