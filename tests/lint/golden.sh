@@ -11,8 +11,8 @@ dir=$(dirname "$file"); name=$(basename "$file")
 expected="$dir/$name.expected"
 cd "$dir" || exit 2
 actual=$("$flowc" --lint --diagnostics-color=never "$name" 2>&1; echo "exit: $?")
-# flowc prints absolute paths (docs/cli.md); drop this folder's prefix so the
-# .expected files hold FILE:LINE:COL relative to it, wherever the checkout is.
+# Some notes print absolute paths ("looked for /.../lib/x.flow"): drop this
+# folder's prefix, so that .expected files hold the same text in any checkout.
 actual=${actual//"$(pwd -P)/"/}
 if [ "$mode" = "--update" ]; then
   printf '%s\n' "$actual" > "$expected"

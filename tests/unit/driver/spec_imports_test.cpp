@@ -135,6 +135,17 @@ TEST_F(SpecImportsTest, ImportingAFolderIsNotFound) {
                                                  "cannot find imported file 'lib.flow'")));
 }
 
+TEST_F(SpecImportsTest, DuplicateDefinitionAcrossAnImportIsReportedInTheImportingFile) {
+  Write("lib.flow", "# lib\nstage hello(who: string) { run \"echo {who}\" }\n");
+  std::string main = Write("main.flow",
+                           "import \"lib.flow\"\nstage hello(who: string) { run \"echo hi {who}\" }\n"
+                           "pipeline main { hello(who: \"x\") }\n");
+  auto diags = Lint(main);
+  ASSERT_THAT(diags, ElementsAre(IsFileDiag("main.flow", DiagKind::DuplicateDefinition, 2, 7,
+                                            "duplicate definition of 'hello'")));
+  EXPECT_THAT(diags[0].notes, ElementsAre(::testing::HasSubstr("(a stage) is here")));
+}
+
 TEST_F(SpecImportsTest, ValidImportsLintClean) {
   Write("lib/common.flow", "import \"../shared.flow\"\nstage hello(who: string) { run \"echo {who}\" }\n");
   Write("shared.flow", "stage bye(who: string) { run \"echo bye {who}\" }\n");

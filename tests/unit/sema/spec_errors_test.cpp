@@ -173,7 +173,7 @@ pipeline main {
   // int widens to float (lr: epochs is fine); nothing else converts.
   EXPECT_THAT(c.errors(),
               ElementsAre(IsDiagMsg(DiagKind::ArgumentType, 9, 17,
-                                    "argument 'model' of stage 'deploy' expects file, found (model: file, metrics: Metrics)"),
+                                    "argument 'model' of stage 'deploy' expects file, found (metrics: Metrics, model: file)"),
                           IsDiagMsg(DiagKind::ArgumentType, 9, 27,
                                     "argument 'label' of stage 'deploy' expects string, found int")));
 }
@@ -264,7 +264,7 @@ pipeline main {
   deploy(model: t.weights)
 })");
   EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::UnknownOutput, 7, 19,
-                                                "'t' has no output 'weights'; its outputs are: model, log")));
+                                                "'t' has no output 'weights'; its outputs are: log, model")));
 }
 
 TEST(SpecErrorsTest, OutputReadOfAPipelineAndOfAStageWithoutOutputs) {
@@ -356,6 +356,16 @@ stage clean(src: file) -> (out: file) { run "clean {src} > {out}" }
 pipeline main { clean(src: data) }
 )");
   EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::DuplicateDefinition, 3, 7, "'data' is already defined")));
+}
+
+TEST(SpecErrorsTest, ParamWithTheNameOfAStage) {
+  CompileHelper c(R"(
+param data: file
+param clean = 1
+stage clean(src: file) -> (out: file) { run "clean {src} > {out}" }
+pipeline main { clean(src: data) }
+)");
+  EXPECT_THAT(c.errors(), ElementsAre(IsDiagMsg(DiagKind::DuplicateDefinition, 3, 7, "param 'clean' has the name of a stage")));
 }
 
 TEST(SpecErrorsTest, BuiltinsCannotBeRedefined) {
