@@ -2,6 +2,9 @@
 // The front end's phases in order: load and parse, then check.
 #include "driver/frontend.h"
 
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/Path.h"
+
 namespace flow::driver {
 
 namespace {
@@ -25,6 +28,23 @@ void RunFrontend(SourceManager& sm, FileId entry, DiagSink& sink, const LoadOpti
                  FrontendResult& result) {
   result.loaded = LoadModules(sm, entry, sink, options);
   CheckLoaded(sink, result);
+}
+
+std::optional<plan::Plan> CompileToPlan(const FrontendResult& frontend, const SourceManager& sm,
+                                        const CompileOptions& options, DiagSink& sink, opt::Explain* explain,
+                                        lower::LowerNotes* notes) {
+  if (!frontend.program || sink.has_errors()) return std::nullopt;
+  std::optional<plan::Plan> lowered = lower::Lower(*frontend.program, sm, options.lower, sink, notes);
+  if (!lowered) return std::nullopt;
+  opt::OptimizeOptions opt = options.optimize;
+  std::optional<opt::History> history;
+  if (options.use_history) {
+    llvm::SmallString<256> dir(llvm::sys::path::parent_path(frontend.loaded.modules[0].path));
+    llvm::sys::path::append(dir, ".flow");
+    history = opt::ReadHistory(dir.str().str());
+    if (history) opt.history = &*history;
+  }
+  return opt::Optimize(std::move(*lowered), opt, explain);
 }
 
 }  // namespace flow::driver

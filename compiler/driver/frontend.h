@@ -10,6 +10,8 @@
 
 #include "ast/ast.h"
 #include "diag/diagnostic.h"
+#include "lower/lower.h"
+#include "opt/passes.h"
 #include "sema/check.h"
 
 namespace flow::driver {
@@ -47,6 +49,18 @@ void RunFrontend(SourceManager& sm, const std::string& entry_path, DiagSink& sin
                  FrontendResult& result);
 void RunFrontend(SourceManager& sm, FileId entry, DiagSink& sink, const LoadOptions& options,
                  FrontendResult& result);
+
+/// From a checked program to an optimized plan: lowering, then the passes.
+/// History for profile-guided priorities is read from the `.flow/` folder
+/// beside the entry file when it exists.
+struct CompileOptions {
+  lower::LowerOptions lower;
+  opt::OptimizeOptions optimize;
+  bool use_history = true;
+};
+std::optional<plan::Plan> CompileToPlan(const FrontendResult& frontend, const SourceManager& sm,
+                                        const CompileOptions& options, DiagSink& sink, opt::Explain* explain,
+                                        lower::LowerNotes* notes);
 
 /// Runs `fn` on a thread with a large stack (deeply nested input recurses in
 /// the parser and checker even within their nesting limits).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// flowc: the compiler's command line. Parses options, runs the front end on
-// each file and renders the diagnostics; the only place with cl::opt.
+// flowc: the compiler's command line. Parses options, runs the front end
+// (and for plans the back end) on each file and renders the diagnostics;
+// the only place with cl::opt.
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,9 +9,11 @@
 #include "driver/frontend.h"
 #include "fmt/format.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
+#include "plan/plan.h"
 
 namespace cl = llvm::cl;
 
@@ -20,6 +23,8 @@ cl::OptionCategory kCategory("flowc options");
 
 cl::list<std::string> opt_files(cl::Positional, cl::desc("FILE.flow..."), cl::cat(kCategory));
 cl::opt<bool> opt_lint("lint", cl::desc("Check the files only: report every error and warning"), cl::cat(kCategory));
+cl::opt<std::string> opt_output("o", cl::desc("Write the plan (versioned JSON) to this file"), cl::value_desc("PLAN"),
+                                cl::cat(kCategory));
 cl::opt<bool> opt_werror("werror", cl::desc("Treat warnings as errors (exit 1 when there are any)"),
                          cl::cat(kCategory));
 enum class Format { Text, Json };
@@ -27,10 +32,23 @@ cl::opt<Format> opt_format("diagnostics-format", cl::desc("How to print diagnost
                            cl::values(clEnumValN(Format::Text, "text", "clang-style text (default)"),
                                       clEnumValN(Format::Json, "json", "one JSON array of diagnostics")),
                            cl::init(Format::Text), cl::cat(kCategory));
-enum class Emit { None, Ast };
-cl::opt<Emit> opt_emit("emit", cl::desc("Print an intermediate form"),
-                       cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of the entry file")),
+enum class Emit { None, Ast, Plan, Dot };
+cl::opt<Emit> opt_emit("emit", cl::desc("Print an intermediate form to standard output"),
+                       cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of the entry file"),
+                                  clEnumValN(Emit::Plan, "plan", "the plan, as the JSON that -o writes"),
+                                  clEnumValN(Emit::Dot, "dot", "the plan as a Graphviz graph")),
                        cl::init(Emit::None), cl::cat(kCategory));
+cl::opt<bool> opt_explain("explain", cl::desc("Say what lowering and each optimization did, in plain words"),
+                          cl::cat(kCategory));
+cl::list<std::string> opt_params("param", cl::desc("Bind a param at compile time (folded into the plan)"),
+                                 cl::value_desc("NAME=VALUE"), cl::cat(kCategory));
+cl::opt<std::string> opt_entry("entry", cl::desc("The pipeline to compile (default: main)"), cl::init("main"),
+                               cl::value_desc("NAME"), cl::cat(kCategory));
+cl::opt<bool> opt_no_optimize("O0", cl::desc("Skip the optimizations that change the plan's shape (dead branches, "
+                                             "common calls, edge reduction)"),
+                              cl::cat(kCategory));
+cl::opt<bool> opt_no_history("no-history", cl::desc("Ignore measured durations in .flow/ for priorities"),
+                             cl::cat(kCategory));
 enum class Color { Auto, Always, Never };
 cl::opt<Color> opt_color("diagnostics-color", cl::desc("Colour diagnostics"),
                          cl::values(clEnumValN(Color::Auto, "auto", "when printing to a terminal (default)"),
@@ -39,7 +57,14 @@ cl::opt<Color> opt_color("diagnostics-color", cl::desc("Colour diagnostics"),
                          cl::init(Color::Auto), cl::cat(kCategory));
 cl::opt<bool> opt_no_warnings("w", cl::desc("Do not print warnings"), cl::cat(kCategory));
 
-void PrintVersion(llvm::raw_ostream& os) { os << "flowc 0.1.0 (flow language)\n"; }
+void PrintVersion(llvm::raw_ostream& os) {
+  os << "flowc 0.1.0 (flow language; plan format version " << flow::plan::kPlanVersion << ")\n";
+}
+
+int Usage(const std::string& message) {
+  llvm::errs() << "flowc: error: " << message << "\n";
+  return 2;
+}
 
 }  // namespace
 
@@ -48,27 +73,37 @@ int main(int argc, char** argv) {
   cl::SetVersionPrinter(PrintVersion);
   cl::HideUnrelatedOptions(kCategory);
   if (!cl::ParseCommandLineOptions(argc, argv,
-                                   "flowc: checks .flow pipelines\n\n"
-                                   "  flowc --lint FILE...        check; exit 0 when no errors, 1 when any\n"
-                                   "  flowc FILE --emit ast       print the syntax tree\n",
+                                   "flowc: checks .flow pipelines and compiles them to plans\n\n"
+                                   "  flowc --lint FILE...          check; exit 0 when no errors, 1 when any\n"
+                                   "  flowc FILE -o PLAN            compile to a plan (versioned JSON)\n"
+                                   "  flowc FILE --emit dot         the plan as a Graphviz graph\n"
+                                   "  flowc FILE --explain          what each optimization did\n",
                                    &llvm::errs()))
     return 2;  // a usage error: the parser has said what is wrong
-  if (opt_files.empty()) {
-    llvm::errs() << "flowc: error: no input files (try 'flowc --help')\n";
-    return 2;
+  if (opt_files.empty()) return Usage("no input files (try 'flowc --help')");
+  bool compile = !opt_output.empty() || opt_emit == Emit::Plan || opt_emit == Emit::Dot || opt_explain;
+  if (!opt_lint && opt_emit == Emit::None && !compile)
+    return Usage("nothing to do: pass --lint to check, -o PLAN to compile, or --emit ast|plan|dot");
+  if (opt_lint && compile) return Usage("--lint checks only; drop it to compile (-o, --emit plan|dot, --explain)");
+  if ((opt_emit != Emit::None || compile) && opt_files.size() != 1)
+    return Usage("compiling and --emit take exactly one file");
+  if (opt_emit != Emit::None && opt_format == Format::Json)
+    return Usage("--emit prints to standard output, as do JSON diagnostics; use one at a time");
+  flow::driver::CompileOptions compile_options;
+  compile_options.lower.entry = opt_entry;
+  for (const std::string& p : opt_params) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) return Usage("--param takes NAME=VALUE, not '" + p + "'");
+    compile_options.lower.params.push_back({p.substr(0, eq), p.substr(eq + 1)});
   }
-  if (!opt_lint && opt_emit == Emit::None) {
-    llvm::errs() << "flowc: error: nothing to do: pass --lint to check the files, or --emit ast\n";
-    return 2;
+  if (opt_no_optimize) {
+    compile_options.optimize.dead_branches = false;
+    compile_options.optimize.common_calls = false;
+    compile_options.optimize.reduce_edges = false;
   }
-  if (opt_emit != Emit::None && opt_files.size() != 1) {
-    llvm::errs() << "flowc: error: --emit takes exactly one file\n";
-    return 2;
-  }
-  if (opt_emit != Emit::None && opt_format == Format::Json) {
-    llvm::errs() << "flowc: error: --emit prints to standard output, as do JSON diagnostics; use one at a time\n";
-    return 2;
-  }
+  compile_options.use_history = !opt_no_history;
+  compile_options.lower.lint = opt_lint;
+
   bool color = opt_color == Color::Always || (opt_color == Color::Auto && isatty(STDERR_FILENO));
   llvm::errs().enable_colors(color);
   flow::driver::LoadOptions load = flow::driver::DefaultLoadOptions(argv[0]);
@@ -79,7 +114,16 @@ int main(int argc, char** argv) {
     flow::SourceManager sm;
     flow::DiagSink sink;
     flow::driver::FrontendResult result;
-    flow::driver::RunWithLargeStack([&] { flow::driver::RunFrontend(sm, file, sink, load, result); });
+    std::optional<flow::plan::Plan> plan;
+    flow::opt::Explain explain;
+    flow::lower::LowerNotes notes;
+    flow::driver::RunWithLargeStack([&] {
+      flow::driver::RunFrontend(sm, file, sink, load, result);
+      // Lint also lowers (without writing anything) when there is a
+      // pipeline to lower: some mistakes show only once pipelines are inlined.
+      bool lower = compile || (opt_lint && result.program && result.program->FindPipeline(opt_entry));
+      if (lower && !sink.has_errors()) plan = flow::driver::CompileToPlan(result, sm, compile_options, sink, &explain, &notes);
+    });
     std::vector<flow::Diagnostic> diags = sink.diagnostics();
     if (opt_no_warnings)
       diags.erase(std::remove_if(diags.begin(), diags.end(),
@@ -99,6 +143,41 @@ int main(int argc, char** argv) {
       flow::RenderText(sm, diags, llvm::errs(), color);
     if (opt_emit == Emit::Ast && result.loaded.entry_loaded)
       flow::ast::Dump(result.loaded.modules[0], sm, llvm::outs());
+    if (errors || !plan) continue;
+    if (opt_emit == Emit::Plan) llvm::outs() << flow::plan::Serialize(*plan);
+    if (opt_emit == Emit::Dot) llvm::outs() << flow::plan::ToDot(*plan);
+    if (opt_explain) {
+      llvm::outs() << "lowering:\n";
+      for (const auto& line : notes.lines) llvm::outs() << "  " << line << "\n";
+      std::string pass;
+      for (const auto& [p, line] : explain.entries) {
+        if (p != pass) llvm::outs() << (pass = p) << ":\n";
+        llvm::outs() << "  " << line << "\n";
+      }
+      llvm::outs() << fmt::format("result: {} instance{}, {} gate{}, {} map template{}\n", plan->instances.size(),
+                                  plan->instances.size() == 1 ? "" : "s", plan->gates.size(),
+                                  plan->gates.size() == 1 ? "" : "s", plan->maps.size(), plan->maps.size() == 1 ? "" : "s");
+    }
+    if (!opt_output.empty()) {
+      // Written whole to a temporary file, then renamed: a reader never sees
+      // half a plan.
+      std::string tmp = opt_output + ".tmp";
+      std::error_code ec;
+      {
+        llvm::raw_fd_ostream out(tmp, ec);
+        if (!ec) {
+          out << flow::plan::Serialize(*plan);
+          out.close();
+          if (out.has_error()) ec = out.error();
+        }
+      }
+      if (!ec) ec = llvm::sys::fs::rename(tmp, opt_output);
+      if (ec) {
+        llvm::sys::fs::remove(tmp);
+        llvm::errs() << "flowc: error: cannot write '" << opt_output << "': " << ec.message() << "\n";
+        return 1;
+      }
+    }
   }
   if (opt_format == Format::Json) {
     llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(json))) << "\n";

@@ -25,7 +25,7 @@ void Checker::CheckPipelineBody(int pipeline) {
     b.type = in.type;
     b.range = in.decl->name_range;
     b.module = module_;
-    Declare(std::move(b));
+    info.input_bindings.push_back(Declare(std::move(b)));
   }
   pipeline_depth_ = scopes_.size();
   CheckBlock(p.body);
@@ -50,11 +50,13 @@ void Checker::CheckStmt(const ast::Stmt& stmt) {
   switch (stmt.kind) {
     case ast::StmtKind::Let: {
       const auto& s = llvm::cast<ast::LetStmt>(stmt);
-      return CheckBind(s.name, s.name_range, *s.value, BindingKind::Let);
+      Facts().stmt_binding[&stmt] = CheckBind(s.name, s.name_range, *s.value, BindingKind::Let);
+      return;
     }
     case ast::StmtKind::Var: {
       const auto& s = llvm::cast<ast::VarStmt>(stmt);
-      return CheckBind(s.name, s.name_range, *s.value, BindingKind::Var);
+      Facts().stmt_binding[&stmt] = CheckBind(s.name, s.name_range, *s.value, BindingKind::Var);
+      return;
     }
     case ast::StmtKind::Assign: return CheckAssign(llvm::cast<ast::AssignStmt>(stmt));
     case ast::StmtKind::Output: return CheckOutput(llvm::cast<ast::OutputStmt>(stmt));
@@ -77,7 +79,7 @@ void Checker::CheckStmt(const ast::Stmt& stmt) {
   }
 }
 
-void Checker::CheckBind(const std::string& name, SourceRange name_range, const ast::Expr& value, BindingKind kind) {
+int Checker::CheckBind(const std::string& name, SourceRange name_range, const ast::Expr& value, BindingKind kind) {
   TypeId t = CheckExpr(value);
   if (prog_.types.Kind(t) == TypeKind::None) {
     auto& d = Error(DiagKind::TypeMismatch, value.range, fmt::format("cannot tell the type of '{}' from 'none'", name));
@@ -91,7 +93,7 @@ void Checker::CheckBind(const std::string& name, SourceRange name_range, const a
   b.range = name_range;
   b.module = module_;
   b.is_static = IsStatic(value);
-  Declare(std::move(b));
+  return Declare(std::move(b));
 }
 
 void Checker::CheckAssign(const ast::AssignStmt& s) {
@@ -103,6 +105,7 @@ void Checker::CheckAssign(const ast::AssignStmt& s) {
     return;
   }
   Binding& bd = prog_.bindings[b];
+  Facts().stmt_binding[&s] = b;
   if (bd.kind != BindingKind::Var) {
     const char* how = bd.kind == BindingKind::Let             ? "it is bound with 'let'"
                       : bd.kind == BindingKind::Param         ? "it is a param"
@@ -209,7 +212,7 @@ void Checker::CheckIf(const ast::IfStmt& s) {
     lifted.is_static = is_static;
     lifted.lifted = true;
     lifted.sources = std::move(sources);
-    Declare(std::move(lifted), /*warn_shadow=*/false);
+    Facts().lifted[&s].push_back(Declare(std::move(lifted), /*warn_shadow=*/false));
   }
 }
 
@@ -236,6 +239,7 @@ void Checker::CheckFor(const ast::ForStmt& s) {
   var.module = module_;
   var.is_static = is_static;
   int var_id = Declare(std::move(var));
+  Facts().stmt_binding[&s] = var_id;
   CheckBlock(s.body);
   Scope body = PopScope();
   for (int b : body.order) {
@@ -251,7 +255,7 @@ void Checker::CheckFor(const ast::ForStmt& s) {
     lifted.is_static = is_static && inner.is_static;
     lifted.lifted = true;
     lifted.sources = {b};
-    Declare(std::move(lifted), /*warn_shadow=*/false);
+    Facts().lifted[&s].push_back(Declare(std::move(lifted), /*warn_shadow=*/false));
   }
 }
 

@@ -40,7 +40,7 @@ class Checker {
   void CheckPipelineBody(int pipeline);
   void CheckBlock(const ast::Block& block);
   void CheckStmt(const ast::Stmt& stmt);
-  void CheckBind(const std::string& name, SourceRange name_range, const ast::Expr& value, BindingKind kind);
+  int CheckBind(const std::string& name, SourceRange name_range, const ast::Expr& value, BindingKind kind);
   void CheckAssign(const ast::AssignStmt& s);
   void CheckOutput(const ast::OutputStmt& s);
   void CheckIf(const ast::IfStmt& s);

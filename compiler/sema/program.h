@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ast/ast.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "sema/types.h"
 
@@ -49,6 +50,7 @@ struct PipelineInfo {
   std::vector<Port> outputs;
   TypeId outputs_type;
   bool used = false;
+  std::vector<int> input_bindings;  // Binding index of each input, in order
 };
 
 enum class DeclKind { Param, Record, Stage, Pipeline };
@@ -82,12 +84,17 @@ struct CallTarget {
   int index = -1;  // StageInfo / PipelineInfo index, or the Builtin value
 };
 
-/// Per-module facts, indexed by ast::ExprId.
+/// Per-module facts, indexed by ast::ExprId, and per statement.
 struct ModuleFacts {
   std::vector<TypeId> expr_type;
   std::vector<int32_t> name_binding;  // NameRef -> Binding index, or -1
   std::vector<CallTarget> call_target;
   std::vector<uint8_t> is_static;
+  /// let/var: the binding declared; assignment: the var assigned; for: the
+  /// loop variable.
+  llvm::DenseMap<const ast::Stmt*, int> stmt_binding;
+  /// if/for: the bindings lifted into the enclosing scope after it.
+  llvm::DenseMap<const ast::Stmt*, std::vector<int>> lifted;
 };
 
 /// The result of Check. Refers into `modules` (which must outlive it).

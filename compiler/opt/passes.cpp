@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: Apache-2.0
+// The optimization passes over a plan.
+#include "opt/passes.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <unordered_map>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/topological_sort.hpp>
+#pragma GCC diagnostic pop
+
+#include "fmt/format.h"
+
+namespace flow::opt {
+
+using plan::ExprId;
+using plan::ExprNode;
+using plan::GateId;
+using plan::InstanceId;
+using plan::Op;
+
+namespace {
+
+std::string Millis(int64_t ms) {
+  if (ms % 3600000 == 0 && ms) return fmt::format("{}h", ms / 3600000);
+  if (ms % 60000 == 0 && ms) return fmt::format("{}m", ms / 60000);
+  if (ms >= 60000) return fmt::format("{}m {}s", ms / 60000, (ms % 60000) / 1000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+std::string NameList(const std::vector<std::string>& names, size_t max = 6) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < max; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > max) s += fmt::format(" and {} more", names.size() - max);
+  return s;
+}
+
+// Applies `f` to every expression root of the plan.
+void ForEachRoot(plan::Plan& p, const std::function<void(ExprId&)>& f) {
+  for (auto& s : p.stages) {
+    for (auto& part : s.command)
+      if (part.expr.valid()) f(part.expr);
+    for (auto& e : s.env)
+      for (auto& part : e.value)
+        if (part.expr.valid()) f(part.expr);
+  }
+  for (auto& i : p.instances)
+    for (auto& a : i.args) f(a.value);
+  for (auto& g : p.gates)
+    for (auto& c : g.conds) f(c);
+  for (auto& m : p.maps) {
+    f(m.over);
+    for (auto& i : m.instances)
+      for (auto& a : i.args) f(a.value);
+  }
+}
+
+// Keeps the instances with keep[i]; renumbers every reference. Output refs
+// to removed instances must already be gone (or be redirected by `redirect`).
+void KeepInstances(plan::Plan& p, const std::vector<bool>& keep, const std::vector<int32_t>& redirect) {
+  std::vector<int32_t> remap(p.instances.size(), -1);
+  std::vector<plan::Instance> kept;
+  for (size_t i = 0; i < p.instances.size(); ++i)
+    if (keep[i]) {
+      remap[i] = static_cast<int32_t>(kept.size());
+      kept.push_back(std::move(p.instances[i]));
+    }
+  p.instances = std::move(kept);
+  auto target = [&](int32_t old) {
+    int32_t r = redirect.empty() ? old : redirect[old];
+    return r >= 0 ? remap[r] : -1;
+  };
+  for (auto& n : p.exprs)
+    if (n.op == Op::Output && !n.local && n.instance.value >= 0 && static_cast<size_t>(n.instance.value) < remap.size())
+      n.instance.value = target(n.instance.value);
+  for (auto& i : p.instances) {
+    std::vector<InstanceId> deps;
+    for (InstanceId d : i.deps)
+      if (int32_t t = target(d.value); t >= 0) deps.push_back({t});
+    i.deps = std::move(deps);
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ compaction
+
+size_t CompactExpressions(plan::Plan& p) {
+  std::vector<int32_t> remap(p.exprs.size(), -1);
+  std::vector<ExprNode> out;
+  out.reserve(p.exprs.size());
+  // Post-order copy with an explicit stack (expressions can be deep).
+  std::function<ExprId(ExprId)> copy = [&](ExprId root) -> ExprId {
+    std::vector<std::pair<int32_t, size_t>> stack{{root.value, 0}};
+    while (!stack.empty()) {
+      auto& [id, next] = stack.back();
+      if (remap[id] >= 0) {
+        stack.pop_back();
+        continue;
+      }
+      const ExprNode& n = p.exprs[id];
+      if (next < n.args.size()) {
+        int32_t child = n.args[next++].value;
+        if (remap[child] < 0) stack.push_back({child, 0});
+        continue;
+      }
+      ExprNode c = n;
+      for (auto& a : c.args) a.value = remap[a.value];
+      remap[id] = static_cast<int32_t>(out.size());
+      out.push_back(std::move(c));
+      stack.pop_back();
+    }
+    return ExprId{remap[root.value]};
+  };
+  ForEachRoot(p, [&](ExprId& e) { e = copy(e); });
+  size_t dropped = p.exprs.size() - out.size();
+  p.exprs = std::move(out);
+  return dropped;
+}
+
+// --------------------------------------------------------- dead branches
+
+size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
+  const int kUnknown = -2, kDead = -3;
+  std::vector<int> decided(p.gates.size(), kUnknown);  // branch, -1 for none, or the above
+  auto guard_state = [&](const std::vector<plan::Guard>& guards) {
+    // 1: holds for sure, 0: fails for sure, -1: decided at run time
+    bool sure = true;
+    for (const auto& g : guards) {
+      int d = decided[g.gate.value];
+      if (d == kDead) return 0;
+      if (d == kUnknown) {
+        sure = false;
+        continue;
+      }
+      if (d != g.branch) return 0;
+    }
+    return sure ? 1 : -1;
+  };
+  for (size_t gi = 0; gi < p.gates.size(); ++gi) {
+    plan::Gate& g = p.gates[gi];
+    if (guard_state(g.guards) == 0) {
+      decided[gi] = kDead;
+      continue;
+    }
+    int branch = kUnknown;
+    bool all_lit = true;
+    for (size_t c = 0; c < g.conds.size() && branch == kUnknown; ++c) {
+      const ExprNode& n = p.Get(g.conds[c]);
+      if (n.op != Op::Lit) {
+        all_lit = false;
+        break;
+      }
+      if (n.lit.getAsBoolean().getValueOr(false)) branch = static_cast<int>(c);
+    }
+    if (branch == kUnknown && all_lit) branch = g.has_else ? static_cast<int>(g.conds.size()) : -1;
+    decided[gi] = branch;
+  }
+  // Instances and maps under a branch not taken go; guards that hold go.
+  std::vector<bool> keep(p.instances.size(), true);
+  std::vector<std::string> removed_names;
+  std::map<int, std::vector<std::string>> removed_by_gate;
+  auto first_failing_gate = [&](const std::vector<plan::Guard>& guards) {
+    for (const auto& g : guards) {
+      int d = decided[g.gate.value];
+      if (d == kDead || (d != kUnknown && d != g.branch)) return g.gate.value;
+    }
+    return -1;
+  };
+  auto prune = [&](std::vector<plan::Guard>& guards) {
+    guards.erase(std::remove_if(guards.begin(), guards.end(),
+                                [&](const plan::Guard& g) { return decided[g.gate.value] == g.branch; }),
+                 guards.end());
+  };
+  for (size_t i = 0; i < p.instances.size(); ++i) {
+    if (guard_state(p.instances[i].guards) == 0) {
+      keep[i] = false;
+      removed_by_gate[first_failing_gate(p.instances[i].guards)].push_back(p.instances[i].name);
+      removed_names.push_back(p.instances[i].name);
+    }
+  }
+  std::vector<bool> keep_map(p.maps.size(), true);
+  for (size_t m = 0; m < p.maps.size(); ++m)
+    if (guard_state(p.maps[m].guards) == 0) keep_map[m] = false;
+  size_t decided_count = 0;
+  if (explain)
+    for (size_t gi = 0; gi < p.gates.size(); ++gi) {
+      int d = decided[gi];
+      if (d == kUnknown) continue;
+      ++decided_count;
+      const plan::Gate& g = p.gates[gi];
+      if (d == kDead) continue;  // inside a removed branch: said with its parent
+      std::string taken = d == -1 ? "no branch runs"
+                          : d == static_cast<int>(g.conds.size()) ? "only the else branch runs"
+                          : g.conds.size() == 1 ? "only its branch runs"
+                                                : fmt::format("only branch {} runs", d + 1);
+      const auto& names = removed_by_gate[static_cast<int>(gi)];
+      explain->Add("dead-branches",
+                   fmt::format("{} (line {}): the condition is known at compile time, so {}; removed {} instance{}{}",
+                               g.name, g.loc.line, taken, names.size(), names.size() == 1 ? "" : "s",
+                               names.empty() ? "" : ": " + NameList(names)));
+    }
+  for (auto& inst : p.instances) prune(inst.guards);
+  for (auto& g : p.gates) prune(g.guards);
+  for (auto& m : p.maps) prune(m.guards);
+  // `choose` over a decided gate is the value of the branch taken.
+  for (auto& n : p.exprs) {
+    int guard = 0;
+    while (n.op == Op::Choose && decided[n.gate.value] != kUnknown && guard++ < 1000) {
+      int d = decided[n.gate.value];
+      size_t pick = (d >= 0 && static_cast<size_t>(d) < n.args.size() - 1) ? d : n.args.size() - 1;
+      ExprNode chosen = p.exprs[n.args[pick].value];
+      n = std::move(chosen);
+    }
+  }
+  // Remove decided gates; renumber the rest.
+  std::vector<int32_t> gate_remap(p.gates.size(), -1);
+  std::vector<plan::Gate> gates;
+  for (size_t gi = 0; gi < p.gates.size(); ++gi)
+    if (decided[gi] == kUnknown) {
+      gate_remap[gi] = static_cast<int32_t>(gates.size());
+      gates.push_back(std::move(p.gates[gi]));
+    }
+  p.gates = std::move(gates);
+  auto regate = [&](std::vector<plan::Guard>& guards) {
+    for (auto& g : guards) g.gate.value = gate_remap[g.gate.value];
+  };
+  for (auto& inst : p.instances) regate(inst.guards);
+  for (auto& g : p.gates) regate(g.guards);
+  for (auto& m : p.maps) regate(m.guards);
+  for (auto& n : p.exprs)
+    if (n.op == Op::Choose) n.gate.value = gate_remap[n.gate.value];
+  // Maps under dead branches go too (their results cannot be read by
+  // anything that stays).
+  if (std::find(keep_map.begin(), keep_map.end(), false) != keep_map.end()) {
+    std::vector<int32_t> map_remap(p.maps.size(), -1);
+    std::vector<plan::Map> maps;
+    for (size_t m = 0; m < p.maps.size(); ++m)
+      if (keep_map[m]) {
+        map_remap[m] = static_cast<int32_t>(maps.size());
+        maps.push_back(std::move(p.maps[m]));
+      }
+    p.maps = std::move(maps);
+    for (auto& n : p.exprs)
+      if (n.op == Op::MapOutputs) n.map.value = map_remap[n.map.value];
+  }
+  KeepInstances(p, keep, {});
+  size_t dropped = CompactExpressions(p);
+  if (explain && dropped > 0)
+    explain->Add("dead-branches", fmt::format("dropped {} expression node{} that nothing reads any more", dropped,
+                                              dropped == 1 ? "" : "s"));
+  if (explain && decided_count == 0) explain->Add("dead-branches", "no condition is known at compile time: nothing removed");
+  return removed_names.size();
+}
+
+// ---------------------------------------------------------- common calls
+
+size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
+  // Instances only read earlier instances (lowering creates them in order),
+  // so one pass in index order sees every input's representative first.
+  std::vector<int32_t> rep(p.instances.size());
+  std::vector<std::string> canon(p.exprs.size());
+  std::vector<bool> done(p.exprs.size(), false);
+  std::function<const std::string&(ExprId)> key = [&](ExprId id) -> const std::string& {
+    if (done[id.value]) return canon[id.value];
+    // Iterative post-order, then build this node's key.
+    std::vector<std::pair<int32_t, size_t>> stack{{id.value, 0}};
+    while (!stack.empty()) {
+      auto& [e, next] = stack.back();
+      const ExprNode& n = p.exprs[e];
+      if (next < n.args.size()) {
+        int32_t c = n.args[next++].value;
+        if (!done[c]) stack.push_back({c, 0});
+        continue;
+      }
+      std::string k = std::string(plan::Spelling(n.op)) + ":" + n.type.Spell() + ":" + n.name;
+      if (n.op == Op::Lit) {
+        std::string lit;
+        llvm::raw_string_ostream os(lit);
+        os << n.lit;
+        k += os.str();
+      }
+      if (n.op == Op::Output) k += n.local ? fmt::format("L{}", n.instance.value) : fmt::format("I{}", rep[n.instance.value]);
+      if (n.op == Op::MapOutputs) k += fmt::format("M{}/{}", n.map.value, n.instance.value);
+      if (n.op == Op::Choose) k += fmt::format("G{}", n.gate.value);
+      for (const auto& f : n.fields) k += "." + f;
+      k += "(";
+      for (ExprId a : n.args) k += canon[a.value] + ",";
+      k += ")";
+      canon[e] = std::move(k);
+      done[e] = true;
+      stack.pop_back();
+    }
+    return canon[id.value];
+  };
+  std::unordered_map<std::string, int32_t> seen;
+  std::map<int32_t, std::vector<std::string>> merged;
+  std::vector<bool> keep(p.instances.size(), true);
+  for (size_t i = 0; i < p.instances.size(); ++i) {
+    rep[i] = static_cast<int32_t>(i);
+    const plan::Instance& inst = p.instances[i];
+    if (!p.stages[inst.stage].cache) continue;  // may have effects each time
+    std::string k = fmt::format("{}|", inst.stage);
+    for (const auto& g : inst.guards) k += fmt::format("{}/{},", g.gate.value, g.branch);
+    k += "|";
+    for (const auto& a : inst.args) k += a.input + "=" + key(a.value) + ";";
+    auto [it, inserted] = seen.emplace(std::move(k), static_cast<int32_t>(i));
+    if (!inserted) {
+      rep[i] = it->second;
+      keep[i] = false;
+      merged[it->second].push_back(inst.name);
+    }
+  }
+  size_t removed = 0;
+  for (const auto& [r, names] : merged) {
+    removed += names.size();
+    if (explain)
+      explain->Add("common-calls", fmt::format("merged {} into {}: the same stage '{}' with the same inputs",
+                                               NameList(names), p.instances[r].name, p.stages[p.instances[r].stage].name));
+  }
+  if (removed == 0) {
+    if (explain) explain->Add("common-calls", "no two calls have the same stage and inputs: nothing merged");
+    return 0;
+  }
+  KeepInstances(p, keep, rep);
+  return removed;
+}
+
+// ---------------------------------------------------------- dependencies
+
+void ComputeDependencies(plan::Plan& p) {
+  // What each gate's decision waits for, through the gates guarding it.
+  std::vector<std::vector<InstanceId>> gate_reads(p.gates.size());
+  for (size_t g = 0; g < p.gates.size(); ++g) {
+    for (ExprId c : p.gates[g].conds) plan::CollectOutputRefs(p, c, gate_reads[g]);
+    for (const auto& guard : p.gates[g].guards)
+      if (guard.gate.value < static_cast<int32_t>(g)) {
+        const auto& outer = gate_reads[guard.gate.value];
+        gate_reads[g].insert(gate_reads[g].end(), outer.begin(), outer.end());
+      }
+  }
+  // What reading a map's results waits for: its list and its template's
+  // outside inputs.
+  std::vector<std::vector<InstanceId>> map_reads(p.maps.size());
+  for (size_t m = 0; m < p.maps.size(); ++m) {
+    plan::CollectOutputRefs(p, p.maps[m].over, map_reads[m]);
+    for (auto& inst : p.maps[m].instances) {
+      for (const auto& a : inst.args) plan::CollectOutputRefs(p, a.value, map_reads[m]);
+      // Template deps: local references only.
+      std::set<int32_t> local;
+      std::vector<ExprId> work;
+      for (const auto& a : inst.args) work.push_back(a.value);
+      while (!work.empty()) {
+        const ExprNode& n = p.Get(work.back());
+        work.pop_back();
+        if (n.op == Op::Output && n.local) local.insert(n.instance.value);
+        for (ExprId x : n.args) work.push_back(x);
+      }
+      inst.deps.clear();
+      for (int32_t l : local) inst.deps.push_back({l});
+    }
+    for (const auto& guard : p.maps[m].guards) {
+      const auto& outer = gate_reads[guard.gate.value];
+      map_reads[m].insert(map_reads[m].end(), outer.begin(), outer.end());
+    }
+  }
+  for (auto& inst : p.instances) {
+    std::vector<InstanceId> reads;
+    std::vector<ExprId> work;
+    for (const auto& a : inst.args) work.push_back(a.value);
+    while (!work.empty()) {
+      const ExprNode& n = p.Get(work.back());
+      work.pop_back();
+      if (n.op == Op::Output && !n.local) reads.push_back(n.instance);
+      if (n.op == Op::MapOutputs) reads.insert(reads.end(), map_reads[n.map.value].begin(), map_reads[n.map.value].end());
+      if (n.op == Op::Choose) reads.insert(reads.end(), gate_reads[n.gate.value].begin(), gate_reads[n.gate.value].end());
+      for (ExprId x : n.args) work.push_back(x);
+    }
+    for (const auto& g : inst.guards) reads.insert(reads.end(), gate_reads[g.gate.value].begin(), gate_reads[g.gate.value].end());
+    std::sort(reads.begin(), reads.end());
+    reads.erase(std::unique(reads.begin(), reads.end()), reads.end());
+    inst.deps = std::move(reads);
+  }
+}
+
+size_t ReduceDependencies(plan::Plan& p, Explain* explain) {
+  size_t n = p.instances.size();
+  std::vector<uint32_t> stamp(n, 0);
+  uint32_t round = 0;
+  size_t before = 0, removed = 0;
+  std::vector<int32_t> work;
+  for (size_t v = 0; v < n; ++v) {
+    auto& deps = p.instances[v].deps;
+    before += deps.size();
+    if (deps.size() < 2) continue;
+    ++round;
+    int32_t lowest = deps.front().value;
+    for (InstanceId d : deps) lowest = std::min(lowest, d.value);
+    // Strict ancestors of the deps (reached through some dep's own deps).
+    work.clear();
+    for (InstanceId d : deps)
+      for (InstanceId a : p.instances[d.value].deps)
+        if (a.value >= lowest && stamp[a.value] != round) {
+          stamp[a.value] = round;
+          work.push_back(a.value);
+        }
+    while (!work.empty()) {
+      int32_t u = work.back();
+      work.pop_back();
+      for (InstanceId a : p.instances[u].deps)
+        if (a.value >= lowest && stamp[a.value] != round) {
+          stamp[a.value] = round;
+          work.push_back(a.value);
+        }
+    }
+    size_t old = deps.size();
+    deps.erase(std::remove_if(deps.begin(), deps.end(), [&](InstanceId d) { return stamp[d.value] == round; }),
+               deps.end());
+    removed += old - deps.size();
+  }
+  if (explain)
+    explain->Add("transitive-reduction",
+                 removed ? fmt::format("removed {} of {} dependency edges: each is implied by a longer path", removed, before)
+                         : fmt::format("all {} dependency edges are needed: none is implied by a longer path", before));
+  return removed;
+}
+
+// ------------------------------------------------------------ priorities
+
+void AssignPriorities(plan::Plan& p, const History* history, int64_t default_estimate_ms, Explain* explain) {
+  int declared = 0, measured = 0, defaulted = 0;
+  auto estimate = [&](plan::Instance& inst) {
+    const plan::Stage& s = p.stages[inst.stage];
+    if (s.estimate_ms) {
+      inst.estimate_ms = *s.estimate_ms;
+      inst.estimate_source = plan::EstimateSource::Declared;
+      ++declared;
+    } else if (history && history->median_ms.count(s.name)) {
+      inst.estimate_ms = static_cast<int64_t>(history->median_ms.at(s.name));
+      inst.estimate_source = plan::EstimateSource::History;
+      ++measured;
+    } else {
+      inst.estimate_ms = default_estimate_ms;
+      inst.estimate_source = plan::EstimateSource::Default;
+      ++defaulted;
+    }
+  };
+  for (auto& inst : p.instances) estimate(inst);
+  for (auto& m : p.maps)
+    for (auto& inst : m.instances) estimate(inst);
+  // Longest path to the end, over the DAG of deps, in reverse topological order.
+  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+  Graph g(p.instances.size());
+  for (size_t v = 0; v < p.instances.size(); ++v)
+    for (InstanceId d : p.instances[v].deps) boost::add_edge(d.value, v, g);
+  std::vector<Graph::vertex_descriptor> order;  // reverse topological order
+  try {
+    boost::topological_sort(g, std::back_inserter(order));
+  } catch (const boost::not_a_dag&) {
+    if (explain) explain->Add("priorities", "the dependency graph has a cycle: priorities not assigned");
+    return;
+  }
+  std::vector<double> longest(p.instances.size(), 0);
+  std::vector<int32_t> next(p.instances.size(), -1);
+  for (auto v : order) {  // successors come first in this order
+    double best = 0;
+    auto [e, end] = boost::out_edges(v, g);
+    for (; e != end; ++e) {
+      auto s = boost::target(*e, g);
+      if (longest[s] > best) best = longest[s], next[v] = static_cast<int32_t>(s);
+    }
+    longest[v] = p.instances[v].estimate_ms / 1000.0 + best;
+    p.instances[v].priority_s = longest[v];
+  }
+  for (auto& m : p.maps) {  // within a template: its own longest paths
+    std::vector<double> lm(m.instances.size(), 0);
+    for (size_t j = m.instances.size(); j-- > 0;) {
+      lm[j] += m.instances[j].estimate_ms / 1000.0;
+      m.instances[j].priority_s = lm[j];
+      for (InstanceId d : m.instances[j].deps) lm[d.value] = std::max(lm[d.value], lm[j]);
+    }
+  }
+  if (!explain) return;
+  int32_t start = -1;
+  for (size_t v = 0; v < p.instances.size(); ++v)
+    if (start < 0 || longest[v] > longest[start]) start = static_cast<int32_t>(v);
+  std::vector<std::string> path;
+  for (int32_t v = start; v >= 0; v = next[v]) path.push_back(p.instances[v].name);
+  std::string chain;
+  for (size_t i = 0; i < path.size() && i < 12; ++i) chain += (i ? " -> " : "") + path[i];
+  if (path.size() > 12) chain += fmt::format(" -> ... ({} more)", path.size() - 12);
+  if (start >= 0)
+    explain->Add("priorities", fmt::format("critical path, {} estimated: {}", Millis(static_cast<int64_t>(longest[start] * 1000)), chain));
+  explain->Add("priorities",
+               fmt::format("estimates: {} declared with 'estimate', {} from the median of earlier runs, {} default ({} each); "
+                           "each instance's priority is the longest path from it to the end",
+                           declared, measured, defaulted, Millis(default_estimate_ms)));
+}
+
+// ------------------------------------------------------------------ driver
+
+plan::Plan Optimize(plan::Plan p, const OptimizeOptions& options, Explain* explain) {
+  if (options.dead_branches) EliminateDeadBranches(p, explain);
+  if (options.common_calls) EliminateCommonCalls(p, explain);
+  ComputeDependencies(p);
+  if (options.reduce_edges) ReduceDependencies(p, explain);
+  AssignPriorities(p, options.history, options.default_estimate_ms, explain);
+  CompactExpressions(p);
+  return p;
+}
+
+}  // namespace flow::opt
