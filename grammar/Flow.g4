@@ -9,7 +9,8 @@
 //   errors about them are ours, not the parser's.
 // - `max` in `while C max N` is an identifier too (it is also a builtin).
 // - The driver parses one top-level item or one pipeline statement at a time
-//   (topItem / pipelineHead / statement) and frees the parse tree after each.
+//   (import/param/record, stageHead then each stageItem, pipelineHead then
+//   each statement) and frees the parse tree after each.
 grammar Flow;
 
 // ---------------------------------------------------------------- parser
@@ -34,7 +35,8 @@ fieldDef : IDENT ':' typeRef ;
 
 typeRef : IDENT ('<' typeRef (',' typeRef)* '>')? QUESTION? ;
 
-stageDecl : STAGE IDENT '(' paramList? ')' (ARROW '(' paramList? ')')? '{' stageItem* '}' ;
+stageDecl : stageHead stageItem* '}' ;
+stageHead : STAGE IDENT '(' paramList? ')' (ARROW '(' paramList? ')')? '{' ;
 paramList : paramDef (',' paramDef)* ','? ;
 paramDef : IDENT ':' typeRef ('=' expr)? ;
 

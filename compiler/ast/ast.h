@@ -293,6 +293,9 @@ struct Stage {
   std::optional<ScalarItem> estimate;
   std::optional<ScalarItem> cache;
   std::optional<ScalarItem> run;
+  /// An item failed to parse or was misspelled: a missing `run` may be
+  /// that item, so it draws no error of its own.
+  bool has_syntax_error = false;
 };
 
 struct Pipeline {

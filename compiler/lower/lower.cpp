@@ -60,7 +60,9 @@ class Lowerer {
   ExprId Make(Op op, plan::Type t, std::vector<ExprId> args, std::string name = {});
   ExprId MakeMember(ExprId base, const std::string& name, plan::Type t);
   ExprId MakeIndex(ExprId base, ExprId index, plan::Type t);
-  ExprId MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t);
+  /// `local`: a gate of the map template being filled.
+  ExprId MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t, bool local = false);
+  std::vector<plan::Gate>& GatePool() { return map_ ? map_->gates : plan_.gates; }
   bool IsLit(ExprId e) const { return plan_.Get(e).op == Op::Lit; }
   plan::Type TypeOf(sema::TypeId t);
   plan::Type TypeOfExpr(const ast::Expr& e) { return TypeOf(prog_.TypeOf(frame_->module, e)); }
@@ -153,6 +155,7 @@ class Lowerer {
   bool journaling_ = false;
   std::vector<plan::Guard> guards_;
   plan::Map* map_ = nullptr;  // the map template being filled, if any
+  std::set<int> map_outer_;   // bindings that existed when the template began
   int map_index_ = -1;
 
   std::map<int, int> stage_index_;  // sema stage -> plan stage
@@ -237,8 +240,9 @@ ExprId Lowerer::MakeMember(ExprId base, const std::string& name, plan::Type t) {
     std::vector<ExprId> branches;
     std::vector<ExprId> args = b.args;
     plan::GateId g = b.gate;
+    bool local = b.local;
     for (ExprId a : args) branches.push_back(MakeMember(a, name, t));
-    return MakeChoose(g, std::move(branches), t);
+    return MakeChoose(g, std::move(branches), t, local);
   }
   return Make(Op::Member, std::move(t), {base}, name);
 }
@@ -266,7 +270,7 @@ ExprId Lowerer::MakeIndex(ExprId base, ExprId index, plan::Type t) {
   return Make(Op::Index, std::move(t), {base, index});
 }
 
-ExprId Lowerer::MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t) {
+ExprId Lowerer::MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t, bool local) {
   bool same = true;
   for (ExprId v : values) same = same && v == values[0];
   if (same) return values[0];
@@ -274,6 +278,7 @@ ExprId Lowerer::MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::
   n.op = Op::Choose;
   n.type = std::move(t);
   n.gate = gate;
+  n.local = local;
   n.args = std::move(values);
   return Add(std::move(n));
 }
@@ -508,7 +513,7 @@ void Lowerer::LowerStmt(const ast::Stmt& s) {
     }
     case ast::StmtKind::Assign: {
       ExprId v = LowerExpr(*llvm::cast<ast::AssignStmt>(s).value);
-      if (map_) {
+      if (map_ && map_outer_.count(binding())) {
         Error(DiagKind::UnsupportedInMap, s.range,
               "a for loop over a list known only at run time cannot assign to a 'var' (its iterations run in "
               "parallel)");
@@ -541,14 +546,9 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
   }
   if (failed_) return;
   const sema::ModuleFacts& facts = prog_.facts[frame_->module];
-  // Inside a map template only static conditions can be decided (the
-  // template has no gates): pick the branch now.
-  if (map_) {
-    if (!all_static) {
-      Error(DiagKind::UnsupportedInMap, s.range,
-            "an 'if' over run-time values inside a for loop over a list known only at run time is not supported");
-      return;
-    }
+  // Inside a map template, a condition known now picks its branch now (the
+  // dead-branch pass works on the top level only).
+  if (map_ && all_static) {
     size_t taken = s.branches.size();
     for (size_t i = 0; i < conds.size(); ++i)
       if (plan_.Get(conds[i]).lit.getAsBoolean().getValueOr(false)) {
@@ -559,14 +559,15 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
     else if (s.else_body) LowerBlock(*s.else_body);
     return;
   }
-  plan::GateId gate{static_cast<int32_t>(plan_.gates.size())};
+  bool local = map_ != nullptr;
+  plan::GateId gate{static_cast<int32_t>(GatePool().size())};
   plan::Gate g;
   g.name = "if@" + LineOf(s.range);
   g.conds = conds;
   g.has_else = s.else_body.has_value();
   g.guards = guards_;
   g.loc = Loc(s.range);
-  plan_.gates.push_back(std::move(g));
+  GatePool().push_back(std::move(g));
 
   size_t slots = s.branches.size() + 1;  // the last slot: else, or no branch taken
   std::vector<std::vector<std::pair<int, ExprId>>> written(slots);
@@ -594,7 +595,7 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
   for (int b : assigned) {
     std::vector<ExprId> values;
     for (size_t i = 0; i < slots; ++i) values.push_back(value_in(i, b));
-    Set(b, MakeChoose(gate, std::move(values), TypeOf(prog_.bindings[b].type)));
+    Set(b, MakeChoose(gate, std::move(values), TypeOf(prog_.bindings[b].type), local));
   }
   // Names bound inside branches, lifted (T? unless bound in every branch).
   auto it = facts.lifted.find(&s);
@@ -610,7 +611,7 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
           if (wb == src) v = wv;
       values.push_back(v.valid() ? v : Lit(nullptr, t));
     }
-    Set(lifted, MakeChoose(gate, std::move(values), t));
+    Set(lifted, MakeChoose(gate, std::move(values), t, local));
   }
 }
 
@@ -681,50 +682,41 @@ void Lowerer::LowerFor(const ast::ForStmt& s) {
   if (var >= 0) Set(var, Make(Op::Var, elem_type, {}, s.var));
   map_ = &plan_.maps[index];
   map_index_ = index;
+  map_outer_.clear();
+  for (const auto& kv : env_) map_outer_.insert(kv.first);
   auto saved_guards = std::move(guards_);
   guards_.clear();
   LowerBlock(s.body);
   guards_ = std::move(saved_guards);
   map_ = nullptr;
   map_index_ = -1;
-  // After the loop: the outputs of each template instance, as lists.
+  // After the loop: each value bound in the body, as the list of its value
+  // per element (a call's outputs field by field, so `t.model` stays a list
+  // of files).
   for (int l : lifted) {
     const sema::Binding& lb = prog_.bindings[l];
     ExprId inner = Get(lb.sources.at(0));
     plan::Type t = TypeOf(lb.type);
-    if (inner.valid() && plan_.Get(inner).op == Op::Record) {
+    auto values = [&](ExprId per_element) {
+      ExprNode mv;
+      mv.op = Op::MapValues;
+      mv.type = plan::Type::ListOf(plan_.Get(per_element).type);
+      mv.map = plan::MapId{index};
+      mv.args = {per_element};
+      return Add(std::move(mv));
+    };
+    if (!inner.valid()) continue;
+    if (plan_.Get(inner).op == Op::Record) {
       ExprNode rec = plan_.Get(inner);
-      bool all_local = true;
-      std::vector<ExprId> fields;
-      for (ExprId a : rec.args) {
-        const ExprNode& out = plan_.Get(a);
-        if (out.op != Op::Output || !out.local) {
-          all_local = false;
-          break;
-        }
-        ExprNode mo;
-        mo.op = Op::MapOutputs;
-        mo.type = plan::Type::ListOf(out.type);
-        mo.name = out.name;
-        mo.map = plan::MapId{index};
-        mo.instance = out.instance;
-        fields.push_back(Add(std::move(mo)));
-      }
-      if (all_local) {
-        ExprNode r;
-        r.op = Op::Record;
-        r.type = t;
-        r.fields = rec.fields;
-        r.args = std::move(fields);
-        Set(l, Add(std::move(r)));
-        continue;
-      }
+      ExprNode r;
+      r.op = Op::Record;
+      r.type = t;
+      r.fields = rec.fields;
+      for (ExprId a : rec.args) r.args.push_back(values(a));
+      Set(l, Add(std::move(r)));
+    } else {
+      Set(l, values(inner));
     }
-    if (lb.used)
-      Error(DiagKind::UnsupportedInMap, lb.range,
-            fmt::format("'{}' is computed in a for loop over a list known only at run time; after such a loop only "
-                        "the outputs of its stage calls can be used",
-                        lb.name));
   }
   Note(fmt::format("for at line {}: the list is known only at run time; made map template '{}' with {} "
                    "instance{} per element",
@@ -769,11 +761,6 @@ void Lowerer::LowerWhile(const ast::WhileStmt& s) {
     missing_param_ = false;
     if (failed_) break;
     if (IsLit(c) && !plan_.Get(c).lit.getAsBoolean().getValueOr(false)) break;  // statically over
-    if (map_ && !IsLit(c)) {
-      Error(DiagKind::UnsupportedInMap, s.range,
-            "a 'while' over run-time values inside a for loop over a list known only at run time is not supported");
-      break;
-    }
     std::optional<plan::GateId> gate;
     if (!IsLit(c)) {
       plan::Gate g;
@@ -781,8 +768,8 @@ void Lowerer::LowerWhile(const ast::WhileStmt& s) {
       g.conds = {c};
       g.guards = guards_;
       g.loc = Loc(s.range);
-      gate = plan::GateId{static_cast<int32_t>(plan_.gates.size())};
-      plan_.gates.push_back(std::move(g));
+      gate = plan::GateId{static_cast<int32_t>(GatePool().size())};
+      GatePool().push_back(std::move(g));
       // Iteration k runs only if k-1 did: later gates are guarded by this one.
       guards_.resize(guard_depth);
       guards_.push_back({*gate, 0});
@@ -809,7 +796,7 @@ void Lowerer::LowerWhile(const ast::WhileStmt& s) {
     plan::Type t = TypeOf(prog_.bindings[b].type);
     for (const Step& step : steps)
       for (const auto& [wb, v] : step.written)
-        if (wb == b) value = step.gate ? MakeChoose(*step.gate, {v, value}, t) : v;
+        if (wb == b) value = step.gate ? MakeChoose(*step.gate, {v, value}, t, map_ != nullptr) : v;
     Set(b, value);
   }
   guards_.resize(guard_depth);

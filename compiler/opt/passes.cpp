@@ -58,6 +58,8 @@ void ForEachRoot(plan::Plan& p, const std::function<void(ExprId&)>& f) {
     f(m.over);
     for (auto& i : m.instances)
       for (auto& a : i.args) f(a.value);
+    for (auto& g : m.gates)
+      for (auto& c : g.conds) f(c);
   }
 }
 
@@ -212,7 +214,7 @@ size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
   // `choose` over a decided gate is the value of the branch taken.
   for (auto& n : p.exprs) {
     int guard = 0;
-    while (n.op == Op::Choose && decided[n.gate.value] != kUnknown && guard++ < 1000) {
+    while (n.op == Op::Choose && !n.local && decided[n.gate.value] != kUnknown && guard++ < 1000) {
       int d = decided[n.gate.value];
       size_t pick = (d >= 0 && static_cast<size_t>(d) < n.args.size() - 1) ? d : n.args.size() - 1;
       ExprNode chosen = p.exprs[n.args[pick].value];
@@ -235,7 +237,7 @@ size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
   for (auto& g : p.gates) regate(g.guards);
   for (auto& m : p.maps) regate(m.guards);
   for (auto& n : p.exprs)
-    if (n.op == Op::Choose) n.gate.value = gate_remap[n.gate.value];
+    if (n.op == Op::Choose && !n.local) n.gate.value = gate_remap[n.gate.value];
   // Maps under dead branches go too (their results cannot be read by
   // anything that stays).
   if (std::find(keep_map.begin(), keep_map.end(), false) != keep_map.end()) {
@@ -248,7 +250,7 @@ size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
       }
     p.maps = std::move(maps);
     for (auto& n : p.exprs)
-      if (n.op == Op::MapOutputs) n.map.value = map_remap[n.map.value];
+      if (n.op == Op::MapValues) n.map.value = map_remap[n.map.value];
   }
   KeepInstances(p, keep, {});
   size_t dropped = CompactExpressions(p);
@@ -287,8 +289,8 @@ size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
         k += os.str();
       }
       if (n.op == Op::Output) k += n.local ? fmt::format("L{}", n.instance.value) : fmt::format("I{}", rep[n.instance.value]);
-      if (n.op == Op::MapOutputs) k += fmt::format("M{}/{}", n.map.value, n.instance.value);
-      if (n.op == Op::Choose) k += fmt::format("G{}", n.gate.value);
+      if (n.op == Op::MapValues) k += fmt::format("M{}", n.map.value);
+      if (n.op == Op::Choose) k += (n.local ? "g" : "G") + std::to_string(n.gate.value);
       for (const auto& f : n.fields) k += "." + f;
       k += "(";
       for (ExprId a : n.args) k += canon[a.value] + ",";
@@ -350,18 +352,36 @@ void ComputeDependencies(plan::Plan& p) {
   std::vector<std::vector<InstanceId>> map_reads(p.maps.size());
   for (size_t m = 0; m < p.maps.size(); ++m) {
     plan::CollectOutputRefs(p, p.maps[m].over, map_reads[m]);
-    for (auto& inst : p.maps[m].instances) {
-      for (const auto& a : inst.args) plan::CollectOutputRefs(p, a.value, map_reads[m]);
-      // Template deps: local references only.
-      std::set<int32_t> local;
-      std::vector<ExprId> work;
-      for (const auto& a : inst.args) work.push_back(a.value);
+    plan::Map& map = p.maps[m];
+    for (const auto& g : map.gates)
+      for (ExprId c : g.conds) plan::CollectOutputRefs(p, c, map_reads[m]);
+    // Within the template: the local instances each instance or local gate
+    // reads (deps of template instances index the template).
+    auto local_reads = [&](const std::vector<ExprId>& roots, std::set<int32_t>& out) {
+      std::vector<ExprId> work = roots;
       while (!work.empty()) {
         const ExprNode& n = p.Get(work.back());
         work.pop_back();
-        if (n.op == Op::Output && n.local) local.insert(n.instance.value);
+        if (n.op == Op::Output && n.local) out.insert(n.instance.value);
         for (ExprId x : n.args) work.push_back(x);
       }
+    };
+    std::vector<std::set<int32_t>> gate_local(map.gates.size());
+    for (size_t g = 0; g < map.gates.size(); ++g) {
+      local_reads(map.gates[g].conds, gate_local[g]);
+      for (const auto& guard : map.gates[g].guards)
+        if (guard.gate.value < static_cast<int32_t>(g))
+          gate_local[g].insert(gate_local[guard.gate.value].begin(), gate_local[guard.gate.value].end());
+    }
+    for (auto& inst : map.instances) {
+      std::vector<ExprId> roots;
+      for (const auto& a : inst.args) {
+        plan::CollectOutputRefs(p, a.value, map_reads[m]);
+        roots.push_back(a.value);
+      }
+      std::set<int32_t> local;
+      local_reads(roots, local);
+      for (const auto& g : inst.guards) local.insert(gate_local[g.gate.value].begin(), gate_local[g.gate.value].end());
       inst.deps.clear();
       for (int32_t l : local) inst.deps.push_back({l});
     }
@@ -378,8 +398,9 @@ void ComputeDependencies(plan::Plan& p) {
       const ExprNode& n = p.Get(work.back());
       work.pop_back();
       if (n.op == Op::Output && !n.local) reads.push_back(n.instance);
-      if (n.op == Op::MapOutputs) reads.insert(reads.end(), map_reads[n.map.value].begin(), map_reads[n.map.value].end());
-      if (n.op == Op::Choose) reads.insert(reads.end(), gate_reads[n.gate.value].begin(), gate_reads[n.gate.value].end());
+      if (n.op == Op::MapValues) reads.insert(reads.end(), map_reads[n.map.value].begin(), map_reads[n.map.value].end());
+      if (n.op == Op::Choose && !n.local)
+        reads.insert(reads.end(), gate_reads[n.gate.value].begin(), gate_reads[n.gate.value].end());
       for (ExprId x : n.args) work.push_back(x);
     }
     for (const auto& g : inst.guards) reads.insert(reads.end(), gate_reads[g.gate.value].begin(), gate_reads[g.gate.value].end());

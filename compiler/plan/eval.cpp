@@ -53,13 +53,13 @@ class Evaluator {
       case Op::Lit: return EvalResult::Of(n.lit);
       case Op::Param: return env_.param ? from(env_.param(n.name)) : EvalResult{};
       case Op::Output:
-      case Op::MapOutputs: return env_.output ? from(env_.output(n)) : EvalResult{};
+      case Op::MapValues: return env_.output ? from(env_.output(n)) : EvalResult{};
       case Op::Var: return env_.var ? from(env_.var(n.name)) : EvalResult{};
       case Op::Input: return env_.input ? from(env_.input(n.name)) : EvalResult{};
       case Op::OutPath: return env_.out_path ? from(env_.out_path(n.name)) : EvalResult{};
       case Op::Choose: {
         if (!env_.gate) return {};
-        std::optional<int> b = env_.gate(n.gate);
+        std::optional<int> b = env_.gate(n.gate, n.local);
         if (!b) return {};
         size_t pick = (*b >= 0 && static_cast<size_t>(*b) < n.args.size() - 1) ? *b : n.args.size() - 1;
         return Eval(n.args[pick]);

@@ -17,12 +17,13 @@ namespace flow::plan {
 /// x`, `v ?? x` with v not none).
 struct EvalEnv {
   std::function<std::optional<llvm::json::Value>(const std::string& name)> param;
-  std::function<std::optional<llvm::json::Value>(const ExprNode& ref)> output;  // Op::Output, Op::MapOutputs
+  std::function<std::optional<llvm::json::Value>(const ExprNode& ref)> output;  // Op::Output, Op::MapValues
   std::function<std::optional<llvm::json::Value>(const std::string& name)> var;
   std::function<std::optional<llvm::json::Value>(const std::string& name)> input;
   std::function<std::optional<llvm::json::Value>(const std::string& name)> out_path;
-  /// The branch gate `g` took; -1 when it took none (or was skipped).
-  std::function<std::optional<int>(GateId g)> gate;
+  /// The branch gate `g` took (a template gate when `local`); -1 when it
+  /// took none (or was skipped).
+  std::function<std::optional<int>(GateId g, bool local)> gate;
 };
 
 struct EvalResult {

@@ -84,10 +84,10 @@ struct ExprNode {
   Type type;                        // the value's type
   llvm::json::Value lit = nullptr;  // Lit: the value
   std::string name;                 // Param, Output, Member, Input, OutPath, Builtin, Var, Record field names (joined)
-  InstanceId instance;              // Output: the producing instance; MapOutputs: the template instance
+  InstanceId instance;              // Output: the producing instance
   GateId gate;                      // Choose
-  MapId map;                        // MapOutputs
-  bool local = false;               // Output inside a map template: `instance` indexes the template
+  MapId map;                        // MapValues
+  bool local = false;               // Output/Choose in a map template: `instance`/`gate` index the template's
   std::vector<ExprId> args;
   std::vector<std::string> fields;  // Record: the field name of each arg
 };
@@ -174,14 +174,17 @@ struct Gate {
 };
 
 /// Dynamic fan-out: `for x in LIST` over a list that exists only at run
-/// time. When `over` can be evaluated, the runtime makes one copy of
-/// `instances` per element, with Op::Var(`var`) bound to the element.
+/// time. When `over` can be evaluated, the runtime makes one copy of the
+/// template (`instances` and `gates`) per element, with Op::Var(`var`) bound
+/// to the element. Inside the template, local Output and Choose nodes, and
+/// the instances' guards, refer to the template's own instances and gates.
 struct Map {
   std::string name;  // "for@20"
   ExprId over;
   std::string var;
-  std::vector<Instance> instances;  // template; Output refs with local=true index this
-  std::vector<Guard> guards;
+  std::vector<Instance> instances;
+  std::vector<Gate> gates;
+  std::vector<Guard> guards;  // on the whole map (outer gates)
   SourceLoc loc;
 };
 
@@ -234,7 +237,7 @@ llvm::Expected<Plan> Deserialize(llvm::StringRef text, const std::string& origin
 /// name, gates as diamonds, map templates as clusters.
 std::string ToDot(const Plan& plan);
 
-/// All instances that `expr` reads an output of (outside map templates).
+/// All top-level instances that `expr` reads an output of.
 void CollectOutputRefs(const Plan& plan, ExprId expr, std::vector<InstanceId>& out);
 
 }  // namespace flow::plan

@@ -81,7 +81,12 @@ std::string ToDot(const Plan& plan) {
     for (size_t j = 0; j < map.instances.size(); ++j)
       out += fmt::format("    m{}_{} [label={}];\n", m, j,
                          Quote(map.instances[j].name + "\n" + plan.stages[map.instances[j].stage].name));
+    for (size_t g = 0; g < map.gates.size(); ++g)
+      out += fmt::format("    m{}_g{} [shape=diamond, label={}];\n", m, g, Quote(map.gates[g].name));
     out += "  }\n";
+    for (size_t j = 0; j < map.instances.size(); ++j)
+      for (const Guard& g : map.instances[j].guards)
+        out += fmt::format("  m{}_g{} -> m{}_{} [style=dashed];\n", m, g.gate.value, m, j);
     for (auto& [src, names] : Reads(plan, map.over, false))
       out += fmt::format("  i{} -> m{}_0 [label={}, lhead=cluster_m{}];\n", src, m, Quote(Join(names)), m);
     for (size_t j = 0; j < map.instances.size(); ++j) {
@@ -96,7 +101,8 @@ std::string ToDot(const Plan& plan) {
         out += fmt::format("  i{} -> m{}_{} [label={}];\n", src, m, j, Quote(Join(names)));
     }
   }
-  // Instances reading a map's results.
+  // Instances reading a map's results: an edge from each template instance
+  // whose outputs the per-element expression reads.
   for (size_t i = 0; i < plan.instances.size(); ++i) {
     std::set<std::pair<int32_t, int32_t>> seen;
     std::vector<ExprId> work;
@@ -104,8 +110,10 @@ std::string ToDot(const Plan& plan) {
     while (!work.empty()) {
       const ExprNode& n = plan.Get(work.back());
       work.pop_back();
-      if (n.op == Op::MapOutputs && seen.insert({n.map.value, n.instance.value}).second)
-        out += fmt::format("  m{}_{} -> i{} [label={}];\n", n.map.value, n.instance.value, i, Quote(n.name + " (all)"));
+      if (n.op == Op::MapValues)
+        for (auto& [src, names] : Reads(plan, n.args[0], true))
+          if (seen.insert({n.map.value, src}).second)
+            out += fmt::format("  m{}_{} -> i{} [label={}];\n", n.map.value, src, i, Quote(Join(names) + " (all)"));
       for (ExprId a : n.args) work.push_back(a);
     }
   }

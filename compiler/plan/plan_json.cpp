@@ -40,13 +40,12 @@ json::Value ExprJson(const Plan& plan, ExprId id) {
       o["instance"] = n.instance.value;
       if (n.local) o["local"] = true;
       break;
-    case Op::MapOutputs:
-      o["name"] = n.name;
+    case Op::MapValues:
       o["map"] = n.map.value;
-      o["instance"] = n.instance.value;
       break;
     case Op::Choose:
       o["gate"] = n.gate.value;
+      if (n.local) o["local"] = true;
       break;
     case Op::Record: {
       json::Object fields;
@@ -103,6 +102,22 @@ json::Value InstanceJson(const Plan& plan, const Instance& inst, size_t index) {
                       {"estimate_source", Spelling(inst.estimate_source)},
                       {"priority_s", inst.priority_s},
                       {"loc", LocJson(inst.loc)}};
+}
+
+json::Array GatesJson(const Plan& plan, const std::vector<Gate>& gates) {
+  json::Array out;
+  for (size_t i = 0; i < gates.size(); ++i) {
+    const Gate& g = gates[i];
+    json::Array conds;
+    for (ExprId c : g.conds) conds.push_back(ExprJson(plan, c));
+    out.push_back(json::Object{{"id", static_cast<int64_t>(i)},
+                               {"name", g.name},
+                               {"conds", std::move(conds)},
+                               {"else", g.has_else},
+                               {"guards", GuardsJson(g.guards)},
+                               {"loc", LocJson(g.loc)}});
+  }
+  return out;
 }
 
 // Data edges between top-level instances, labelled with the outputs read,
@@ -162,18 +177,7 @@ json::Value ToJson(const Plan& plan) {
   }
   json::Array instances;
   for (size_t i = 0; i < plan.instances.size(); ++i) instances.push_back(InstanceJson(plan, plan.instances[i], i));
-  json::Array gates;
-  for (size_t i = 0; i < plan.gates.size(); ++i) {
-    const Gate& g = plan.gates[i];
-    json::Array conds;
-    for (ExprId c : g.conds) conds.push_back(ExprJson(plan, c));
-    gates.push_back(json::Object{{"id", static_cast<int64_t>(i)},
-                                 {"name", g.name},
-                                 {"conds", std::move(conds)},
-                                 {"else", g.has_else},
-                                 {"guards", GuardsJson(g.guards)},
-                                 {"loc", LocJson(g.loc)}});
-  }
+  json::Array gates = GatesJson(plan, plan.gates);
   json::Array maps;
   for (size_t i = 0; i < plan.maps.size(); ++i) {
     const Map& m = plan.maps[i];
@@ -184,6 +188,7 @@ json::Value ToJson(const Plan& plan) {
                                 {"over", ExprJson(plan, m.over)},
                                 {"var", m.var},
                                 {"instances", std::move(insts)},
+                                {"gates", GatesJson(plan, m.gates)},
                                 {"guards", GuardsJson(m.guards)},
                                 {"loc", LocJson(m.loc)}});
   }
@@ -342,13 +347,12 @@ class Reader {
         n.instance = InstanceId{static_cast<int32_t>(Int(*o, "instance", path))};
         n.local = o->getBoolean("local").getValueOr(false);
         break;
-      case Op::MapOutputs:
-        n.name = Str(*o, "name", path);
+      case Op::MapValues:
         n.map = MapId{static_cast<int32_t>(Int(*o, "map", path))};
-        n.instance = InstanceId{static_cast<int32_t>(Int(*o, "instance", path))};
         break;
       case Op::Choose:
         n.gate = GateId{static_cast<int32_t>(Int(*o, "gate", path))};
+        n.local = o->getBoolean("local").getValueOr(false);
         break;
       case Op::Record: {
         const json::Value* fv = o->get("fields");
@@ -439,6 +443,26 @@ class Reader {
     return inst;
   }
 
+  std::vector<Gate> Gates(const json::Object& o, const std::string& path, const std::string& prefix) {
+    std::vector<Gate> out;
+    const json::Array* gates = Arr(o, "gates", path);
+    if (!gates) return out;
+    for (size_t i = 0; i < gates->size() && !failed(); ++i) {
+      std::string p = fmt::format("{}[{}]", prefix, i);
+      const json::Object* go = Obj(&(*gates)[i], p);
+      if (!go) break;
+      Gate g;
+      g.name = Str(*go, "name", p);
+      if (const json::Array* conds = Arr(*go, "conds", p))
+        for (size_t j = 0; j < conds->size(); ++j) g.conds.push_back(Expr(&(*conds)[j], fmt::format("{}.conds[{}]", p, j)));
+      g.has_else = Bool(*go, "else", p);
+      g.guards = Guards(*go, p);
+      g.loc = Loc(*go, p);
+      out.push_back(std::move(g));
+    }
+    return out;
+  }
+
   void Read(const json::Value& root) {
     const json::Object* o = Obj(&root, "plan");
     if (!o) return;
@@ -517,20 +541,7 @@ class Reader {
     if (const json::Array* insts = Arr(*o, "instances", "plan"))
       for (size_t i = 0; i < insts->size() && !failed(); ++i)
         plan_.instances.push_back(ReadInstance((*insts)[i], fmt::format("instances[{}]", i), i, stage_index));
-    if (const json::Array* gates = Arr(*o, "gates", "plan"))
-      for (size_t i = 0; i < gates->size() && !failed(); ++i) {
-        std::string p = fmt::format("gates[{}]", i);
-        const json::Object* go = Obj(&(*gates)[i], p);
-        if (!go) break;
-        Gate g;
-        g.name = Str(*go, "name", p);
-        if (const json::Array* conds = Arr(*go, "conds", p))
-          for (size_t j = 0; j < conds->size(); ++j) g.conds.push_back(Expr(&(*conds)[j], fmt::format("{}.conds[{}]", p, j)));
-        g.has_else = Bool(*go, "else", p);
-        g.guards = Guards(*go, p);
-        g.loc = Loc(*go, p);
-        plan_.gates.push_back(std::move(g));
-      }
+    plan_.gates = Gates(*o, "plan", "gates");
     if (const json::Array* maps = Arr(*o, "maps", "plan"))
       for (size_t i = 0; i < maps->size() && !failed(); ++i) {
         std::string p = fmt::format("maps[{}]", i);
@@ -543,6 +554,7 @@ class Reader {
         if (const json::Array* insts = Arr(*mo, "instances", p))
           for (size_t j = 0; j < insts->size() && !failed(); ++j)
             m.instances.push_back(ReadInstance((*insts)[j], fmt::format("{}.instances[{}]", p, j), j, stage_index));
+        m.gates = Gates(*mo, p, p + ".gates");
         m.guards = Guards(*mo, p);
         m.loc = Loc(*mo, p);
         plan_.maps.push_back(std::move(m));

@@ -23,7 +23,7 @@ class Verifier {
       if (gate.conds.empty()) Problem(path + ".conds: a gate needs at least one condition");
       for (size_t c = 0; c < gate.conds.size(); ++c)
         CheckExpr(gate.conds[c], fmt::format("{}.conds[{}]", path, c), Scope::Plan, nullptr);
-      CheckGuards(gate.guards, path);
+      CheckGuards(gate.guards, path, plan_.gates);
     }
     for (size_t i = 0; i < plan_.instances.size(); ++i)
       CheckInstance(plan_.instances[i], fmt::format("instances[{}]", i), nullptr);
@@ -31,7 +31,14 @@ class Verifier {
       const Map& map = plan_.maps[m];
       std::string path = fmt::format("maps[{}]", m);
       CheckExpr(map.over, path + ".over", Scope::Plan, nullptr);
-      CheckGuards(map.guards, path);
+      CheckGuards(map.guards, path, plan_.gates);
+      for (size_t g = 0; g < map.gates.size(); ++g) {
+        std::string gp = fmt::format("{}.gates[{}]", path, g);
+        if (map.gates[g].conds.empty()) Problem(gp + ".conds: a gate needs at least one condition");
+        for (size_t c = 0; c < map.gates[g].conds.size(); ++c)
+          CheckExpr(map.gates[g].conds[c], fmt::format("{}.conds[{}]", gp, c), Scope::Template, nullptr, &map);
+        CheckGuards(map.gates[g].guards, gp, map.gates);
+      }
       for (size_t i = 0; i < map.instances.size(); ++i)
         CheckInstance(map.instances[i], fmt::format("{}.instances[{}]", path, i), &map);
     }
@@ -88,14 +95,14 @@ class Verifier {
     if (s.retry < 0) Problem(path + ".retry: negative");
   }
 
-  void CheckGuards(const std::vector<Guard>& guards, const std::string& path) {
+  void CheckGuards(const std::vector<Guard>& guards, const std::string& path, const std::vector<Gate>& pool) {
     for (size_t i = 0; i < guards.size(); ++i) {
       const Guard& g = guards[i];
-      if (g.gate.value < 0 || g.gate.value >= static_cast<int32_t>(plan_.gates.size())) {
+      if (g.gate.value < 0 || g.gate.value >= static_cast<int32_t>(pool.size())) {
         Problem(fmt::format("{}.guards[{}]: gate {} does not exist", path, i, g.gate.value));
         continue;
       }
-      const Gate& gate = plan_.gates[g.gate.value];
+      const Gate& gate = pool[g.gate.value];
       int32_t branches = static_cast<int32_t>(gate.conds.size()) + (gate.has_else ? 1 : 0);
       if (g.branch < 0 || g.branch >= branches)
         Problem(fmt::format("{}.guards[{}]: gate {} has {} branches, not {}", path, i, g.gate.value, branches,
@@ -114,7 +121,7 @@ class Verifier {
         Problem(fmt::format("{}.args.{}: stage '{}' has no such input", path, a.input, stage->name));
       CheckExpr(a.value, path + ".args." + a.input, map ? Scope::Template : Scope::Plan, nullptr, map);
     }
-    CheckGuards(inst.guards, path);
+    CheckGuards(inst.guards, path, map ? map->gates : plan_.gates);
     size_t count = map ? map->instances.size() : plan_.instances.size();
     for (InstanceId d : inst.deps)
       if (d.value < 0 || static_cast<size_t>(d.value) >= count)
@@ -123,26 +130,35 @@ class Verifier {
   }
 
   void CheckExpr(ExprId id, const std::string& path, Scope scope, const Stage* stage, const Map* map = nullptr) {
-    std::vector<std::pair<ExprId, std::string>> work{{id, path}};
+    struct Item {
+      ExprId e;
+      std::string p;
+      Scope scope;
+      const Map* map;
+    };
+    std::vector<Item> work{{id, path, scope, map}};
     while (!work.empty()) {
-      auto [e, p] = work.back();
+      Item it = std::move(work.back());
       work.pop_back();
-      if (!e.valid() || e.value >= static_cast<int32_t>(plan_.exprs.size())) {
+      const std::string& p = it.p;
+      if (!it.e.valid() || it.e.value >= static_cast<int32_t>(plan_.exprs.size())) {
         Problem(p + ": missing expression");
         continue;
       }
-      const ExprNode& n = plan_.Get(e);
+      const ExprNode& n = plan_.Get(it.e);
+      const Map* child_map = it.map;
+      Scope child_scope = it.scope;
       switch (n.op) {
         case Op::Output: {
-          if (scope == Scope::Stage) {
+          if (it.scope == Scope::Stage) {
             Problem(p + ": a stage template cannot read another instance's output");
             break;
           }
-          const std::vector<Instance>& pool = n.local ? (map ? map->instances : empty_) : plan_.instances;
-          if (n.local && !map) {
+          if (n.local && !it.map) {
             Problem(p + ": a local output reference outside a map template");
             break;
           }
+          const std::vector<Instance>& pool = n.local ? it.map->instances : plan_.instances;
           if (n.instance.value < 0 || static_cast<size_t>(n.instance.value) >= pool.size()) {
             Problem(fmt::format("{}: instance {} does not exist", p, n.instance.value));
             break;
@@ -152,31 +168,25 @@ class Verifier {
             Problem(fmt::format("{}: stage '{}' has no output '{}'", p, s->name, n.name));
           break;
         }
-        case Op::MapOutputs: {
+        case Op::MapValues:
           if (n.map.value < 0 || n.map.value >= static_cast<int32_t>(plan_.maps.size())) {
             Problem(fmt::format("{}: map {} does not exist", p, n.map.value));
             break;
           }
-          const Map& m = plan_.maps[n.map.value];
-          if (n.instance.value < 0 || static_cast<size_t>(n.instance.value) >= m.instances.size()) {
-            Problem(fmt::format("{}: map {} has no instance {}", p, n.map.value, n.instance.value));
-            break;
-          }
-          const Stage* s = StageAt(m.instances[n.instance.value].stage);
-          if (s && !HasField(s->outputs, n.name))
-            Problem(fmt::format("{}: stage '{}' has no output '{}'", p, s->name, n.name));
+          if (n.args.size() != 1) Problem(p + ": map_values takes one template expression");
+          child_map = &plan_.maps[n.map.value];  // its argument is evaluated inside the template
+          child_scope = Scope::Template;
           break;
-        }
         case Op::Input:
-          if (scope != Scope::Stage || !stage || !HasField(stage->inputs, n.name))
+          if (it.scope != Scope::Stage || !stage || !HasField(stage->inputs, n.name))
             Problem(fmt::format("{}: '{}' is not an input of this stage", p, n.name));
           break;
         case Op::OutPath:
-          if (scope != Scope::Stage || !stage || !HasField(stage->outputs, n.name))
+          if (it.scope != Scope::Stage || !stage || !HasField(stage->outputs, n.name))
             Problem(fmt::format("{}: '{}' is not an output of this stage", p, n.name));
           break;
         case Op::Var:
-          if (scope != Scope::Template || !map || map->var != n.name)
+          if (it.scope != Scope::Template || !it.map || it.map->var != n.name)
             Problem(fmt::format("{}: variable '{}' outside its map template", p, n.name));
           break;
         case Op::Param: {
@@ -186,11 +196,16 @@ class Verifier {
           break;
         }
         case Op::Choose: {
-          if (n.gate.value < 0 || n.gate.value >= static_cast<int32_t>(plan_.gates.size())) {
+          if (n.local && !it.map) {
+            Problem(p + ": a local gate outside a map template");
+            break;
+          }
+          const std::vector<Gate>& pool = n.local ? it.map->gates : plan_.gates;
+          if (n.gate.value < 0 || n.gate.value >= static_cast<int32_t>(pool.size())) {
             Problem(fmt::format("{}: gate {} does not exist", p, n.gate.value));
             break;
           }
-          const Gate& g = plan_.gates[n.gate.value];
+          const Gate& g = pool[n.gate.value];
           if (n.args.size() != g.conds.size() + 1)
             Problem(fmt::format("{}: choose over gate {} needs {} values, has {}", p, n.gate.value, g.conds.size() + 1,
                                 n.args.size()));
@@ -202,7 +217,8 @@ class Verifier {
         default:
           break;
       }
-      for (size_t i = 0; i < n.args.size(); ++i) work.push_back({n.args[i], fmt::format("{}.args[{}]", p, i)});
+      for (size_t i = 0; i < n.args.size(); ++i)
+        work.push_back({n.args[i], fmt::format("{}.args[{}]", p, i), child_scope, child_map});
     }
   }
 

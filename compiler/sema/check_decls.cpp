@@ -399,7 +399,7 @@ void Checker::CheckStageBody(int stage) {
   const ast::Stage& s = *info.decl;
   module_ = info.module;
   stage_ = stage;
-  if (!s.run) {
+  if (!s.run && !s.has_syntax_error) {
     auto& d = Error(DiagKind::StageWithoutRun, s.name_range, fmt::format("stage '{}' has no 'run' command", s.name));
     d.fix_hint = "add run \"COMMAND\" to the stage body";
   }

@@ -190,81 +190,6 @@ class ErrorCollector : public antlr4::BaseErrorListener {
   size_t total_ = 0;
 };
 
-// Error recovery that never skips past the start of the next statement or
-// top-level item: the driver parses those one at a time, so ANTLR's own
-// follow sets (computed from an empty rule stack) would reach end of file.
-class RecoveryStrategy : public antlr4::DefaultErrorStrategy {
- protected:
-  antlr4::misc::IntervalSet getErrorRecoverySet(antlr4::Parser* parser) override {
-    antlr4::misc::IntervalSet set = DefaultErrorStrategy::getErrorRecoverySet(parser);
-    for (size_t t : {FP::IMPORT, FP::PARAM, FP::RECORD, FP::STAGE, FP::PIPELINE, FP::LET, FP::VAR, FP::OUTPUT,
-                     FP::IF, FP::FOR, FP::WHILE, FP::RBRACE})
-      set.add(static_cast<ssize_t>(t));
-    return set;
-  }
-};
-
-// The hand-written lexer (lexer.h) as an ANTLR token source. Tokens refer
-// to `input` for their text, exactly as the generated lexer's do.
-#define FLOW_SAME_TOKEN(G, H) static_assert(static_cast<uint32_t>(FP::G) == H, "lexer.h disagrees with Flow.g4 on " #G);
-FLOW_SAME_TOKEN(IMPORT, kTokImport)
-FLOW_SAME_TOKEN(PARAM, kTokParam)
-FLOW_SAME_TOKEN(RECORD, kTokRecord)
-FLOW_SAME_TOKEN(STAGE, kTokStage)
-FLOW_SAME_TOKEN(PIPELINE, kTokPipeline)
-FLOW_SAME_TOKEN(LET, kTokLet)
-FLOW_SAME_TOKEN(VAR, kTokVar)
-FLOW_SAME_TOKEN(OUTPUT, kTokOutput)
-FLOW_SAME_TOKEN(IF, kTokIf)
-FLOW_SAME_TOKEN(ELSE, kTokElse)
-FLOW_SAME_TOKEN(FOR, kTokFor)
-FLOW_SAME_TOKEN(IN, kTokIn)
-FLOW_SAME_TOKEN(WHILE, kTokWhile)
-FLOW_SAME_TOKEN(TRUE, kTokTrue)
-FLOW_SAME_TOKEN(FALSE, kTokFalse)
-FLOW_SAME_TOKEN(NONE, kTokNone)
-FLOW_SAME_TOKEN(AND, kTokAnd)
-FLOW_SAME_TOKEN(OR, kTokOr)
-FLOW_SAME_TOKEN(NOT, kTokNot)
-FLOW_SAME_TOKEN(ARROW, kTokArrow)
-FLOW_SAME_TOKEN(QQ, kTokQQ)
-FLOW_SAME_TOKEN(QUESTION, kTokQuestion)
-FLOW_SAME_TOKEN(LPAREN, kTokLParen)
-FLOW_SAME_TOKEN(RPAREN, kTokRParen)
-FLOW_SAME_TOKEN(LBRACE, kTokLBrace)
-FLOW_SAME_TOKEN(RBRACE, kTokRBrace)
-FLOW_SAME_TOKEN(LBRACK, kTokLBrack)
-FLOW_SAME_TOKEN(RBRACK, kTokRBrack)
-FLOW_SAME_TOKEN(COMMA, kTokComma)
-FLOW_SAME_TOKEN(COLON, kTokColon)
-FLOW_SAME_TOKEN(DOT, kTokDot)
-FLOW_SAME_TOKEN(ASSIGN, kTokAssign)
-FLOW_SAME_TOKEN(PLUS, kTokPlus)
-FLOW_SAME_TOKEN(MINUS, kTokMinus)
-FLOW_SAME_TOKEN(STAR, kTokStar)
-FLOW_SAME_TOKEN(SLASH, kTokSlash)
-FLOW_SAME_TOKEN(PERCENT, kTokPercent)
-FLOW_SAME_TOKEN(EQ, kTokEq)
-FLOW_SAME_TOKEN(NE, kTokNe)
-FLOW_SAME_TOKEN(LT, kTokLt)
-FLOW_SAME_TOKEN(LE, kTokLe)
-FLOW_SAME_TOKEN(GT, kTokGt)
-FLOW_SAME_TOKEN(GE, kTokGe)
-FLOW_SAME_TOKEN(DURATION, kTokDuration)
-FLOW_SAME_TOKEN(SIZE, kTokSize)
-FLOW_SAME_TOKEN(FLOAT, kTokFloat)
-FLOW_SAME_TOKEN(INT, kTokInt)
-FLOW_SAME_TOKEN(BAD_NUMBER, kTokBadNumber)
-FLOW_SAME_TOKEN(IDENT, kTokIdent)
-FLOW_SAME_TOKEN(TRIPLE_STRING, kTokTripleString)
-FLOW_SAME_TOKEN(STRING, kTokString)
-FLOW_SAME_TOKEN(UNTERMINATED_TRIPLE_STRING, kTokUnterminatedTripleString)
-FLOW_SAME_TOKEN(UNTERMINATED_STRING, kTokUnterminatedString)
-FLOW_SAME_TOKEN(COMMENT, kTokComment)
-FLOW_SAME_TOKEN(WS, kTokWs)
-FLOW_SAME_TOKEN(BAD_CHAR, kTokBadChar)
-#undef FLOW_SAME_TOKEN
-
 class FastTokenSource;
 
 // The parsed text as an ANTLR CharStream. The parser never reads characters
@@ -380,32 +305,6 @@ struct AntlrParse {
   FP parser;
 };
 
-// Runs `rule` over the next piece: SLL with bail-out first; if that fails,
-// rewinds and reparses with full LL and error recovery, reporting errors.
-template <typename Rule>
-auto ParsePiece(AntlrParse& p, ErrorCollector& errors, Rule rule) -> decltype(rule(p.parser)) {
-  size_t start = p.tokens.index();
-  errors.BeginPiece();
-  auto bail = std::make_shared<antlr4::BailErrorStrategy>();
-  p.parser.setErrorHandler(bail);
-  p.parser.removeErrorListeners();
-  p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-      antlr4::atn::PredictionMode::SLL);
-  try {
-    return rule(p.parser);
-  } catch (const antlr4::ParseCancellationException&) {
-  } catch (const antlr4::RecognitionException&) {
-  }
-  p.tokens.seek(start);
-  p.parser.setErrorHandler(std::make_shared<RecoveryStrategy>());
-  p.parser.addErrorListener(&errors);
-  p.parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(
-      antlr4::atn::PredictionMode::LL);
-  auto result = rule(p.parser);
-  p.parser.removeErrorListeners();
-  return result;
-}
-
 OffsetMap MakeMap(FileId file, uint32_t base, std::string_view text) {
   OffsetMap map;
   map.file = file;
@@ -500,11 +399,23 @@ class FileParser {
       size_t before = p.tokens.index();
       if (la == FP::PIPELINE) {
         ParsePipeline(p);
+      } else if (la == FP::STAGE) {
+        ParseStage(p);
+      } else if (la == FP::IMPORT || la == FP::PARAM || la == FP::RECORD) {
+        if (auto* item = ParseBail(p, [](FP& parser) { return parser.topItem(); })) builder_.AddTopItem(item);
+        else SkipTo(p, /*statement_level=*/false);
       } else {
-        auto* item = ParsePiece(p, errors_, [](FP& parser) { return parser.topItem(); });
-        bool had_error = errors_.PieceHadError();
-        builder_.AddTopItem(item);
-        if (had_error) SkipTo(p, /*statement_level=*/false);
+        errors_.BeginPiece();
+        if (la == FP::BAD_CHAR || la == FP::BAD_NUMBER || la == FP::UNTERMINATED_STRING ||
+            la == FP::UNTERMINATED_TRIPLE_STRING) {
+          errors_.Report(&p.parser, p.tokens.LT(1), nullptr);  // says what is wrong with the token itself
+        } else {
+          auto& d = sink_.Emit(DiagKind::SyntaxError, TokenRange(p.tokens.LT(1)),
+                               fmt::format("expected a declaration, found {}", DescribeFound(p.tokens.LT(1))));
+          d.fix_hint = "a file holds import, param, record, stage and pipeline declarations";
+        }
+        p.tokens.consume();
+        SkipTo(p, /*statement_level=*/false);
       }
       p.parser.getTreeTracker().reset();
       if (p.tokens.index() == before) p.tokens.consume();  // always progress
@@ -516,46 +427,17 @@ class FileParser {
   }
 
  private:
-  // pipelineDecl : pipelineHead statement* '}' ; driven here piece by piece.
-  void ParsePipeline(AntlrParse& p) {
-    auto* head = ParsePiece(p, errors_, [](FP& parser) { return parser.pipelineHead(); });
-    bool head_error = errors_.PieceHadError();
-    ast::Pipeline& pipeline = builder_.BeginPipeline(head);
-    SourceRange open = pipeline.range;
-    p.parser.getTreeTracker().reset();
-    if (head_error) SkipTo(p, /*statement_level=*/true);
-    while (!errors_.TooMany()) {
-      size_t la = p.tokens.LA(1);
-      if (la == FP::RBRACE) {
-        pipeline.range.end = map_.Byte(p.tokens.LT(1)->getStopIndex() + 1);
-        pipeline.body.range.end = pipeline.range.end;
-        p.tokens.consume();
-        return;
-      }
-      if (la == antlr4::Token::EOF || IsTopKeyword(la)) {
-        auto& d = sink_.Emit(DiagKind::SyntaxError, SourceRange{file_, map_.Byte(p.tokens.LT(1)->getStartIndex()),
-                                                                map_.Byte(p.tokens.LT(1)->getStopIndex() + 1)},
-                             fmt::format("expected '}}' to close pipeline '{}', found {}", pipeline.name,
-                                         DescribeFound(p.tokens.LT(1))));
-        d.notes.push_back({open, "pipeline opened here"});
-        return;
-      }
-      size_t before = p.tokens.index();
-      if (auto* st = ParseStatement(p)) {
-        if (auto stmt = builder_.BuildStatement(st)) pipeline.body.stmts.push_back(std::move(stmt));
-      }
-      p.parser.getTreeTracker().reset();
-      if (p.tokens.index() == before) p.tokens.consume();
-    }
+  SourceRange TokenRange(antlr4::Token* t) const {
+    return {file_, map_.Byte(t->getStartIndex()), map_.Byte(t->getStopIndex() + 1)};
   }
 
-  // Parses one pipeline statement. SLL first, then LL; both bail out at the
+  // Parses one piece with `rule`: SLL first, then LL; both bail out at the
   // first error instead of letting ANTLR recover, because recovery in a
   // language without statement separators tends to swallow the statements
-  // that follow. On an error: report it, keep a broken `let x`/`var x` bound
-  // to an error value (so uses of x do not cascade), and resynchronize at
-  // the next statement. Returns null after an error.
-  FP::StatementContext* ParseStatement(AntlrParse& p) {
+  // that follow. On an error: reports it, leaves the stream at the token
+  // where it happened and returns null (the caller resynchronizes).
+  template <typename Rule>
+  auto ParseBail(AntlrParse& p, Rule rule) -> decltype(rule(p.parser)) {
     size_t start = p.tokens.index();
     errors_.BeginPiece();
     p.parser.setErrorHandler(bail_);
@@ -566,7 +448,7 @@ class FileParser {
       antlr4::Token* offending = nullptr;
       std::optional<antlr4::misc::IntervalSet> expected;
       try {
-        return p.parser.statement();
+        return rule(p.parser);
       } catch (const antlr4::ParseCancellationException& pce) {
         try {
           std::rethrow_if_nested(pce);
@@ -583,10 +465,85 @@ class FileParser {
       if (mode == antlr4::atn::PredictionMode::SLL) continue;  // maybe only SLL's weakness
       if (!offending) offending = p.tokens.LT(1);
       errors_.Report(&p.parser, offending, expected ? &*expected : nullptr);
-      KeepBrokenBinding(p, start, offending);
-      Resync(p, start, offending);
+      error_start_ = start;
+      error_token_ = offending;
     }
     return nullptr;
+  }
+
+  // Parses `{ item* }` after a stage or pipeline head, one item at a time;
+  // `item` parses and builds one, returning false on a syntax error.
+  template <typename Item>
+  void ParseBody(AntlrParse& p, SourceRange& range, const std::string& what, const std::string& name, Item item) {
+    SourceRange open = range;
+    while (!errors_.TooMany()) {
+      size_t la = p.tokens.LA(1);
+      if (la == FP::RBRACE) {
+        range.end = map_.Byte(p.tokens.LT(1)->getStopIndex() + 1);
+        p.tokens.consume();
+        return;
+      }
+      if (la == antlr4::Token::EOF || IsTopKeyword(la)) {
+        auto& d = sink_.Emit(DiagKind::SyntaxError, TokenRange(p.tokens.LT(1)),
+                             fmt::format("expected '}}' to close {} '{}', found {}", what, name,
+                                         DescribeFound(p.tokens.LT(1))));
+        d.notes.push_back({open, what + " opened here"});
+        return;
+      }
+      size_t before = p.tokens.index();
+      if (!item()) Resync(p, error_start_, error_token_);
+      p.parser.getTreeTracker().reset();
+      if (p.tokens.index() == before) p.tokens.consume();
+    }
+  }
+
+  // stageDecl : stageHead stageItem* '}' ; driven here item by item, so that
+  // one broken item loses only itself.
+  void ParseStage(AntlrParse& p) {
+    auto* head = ParseBail(p, [](FP& parser) { return parser.stageHead(); });
+    if (!head) {
+      SkipTo(p, /*statement_level=*/false);
+      return;
+    }
+    ast::Stage& stage = builder_.BeginStage(head);
+    size_t index = module_.stages.size() - 1;
+    p.parser.getTreeTracker().reset();
+    std::string name = stage.name;
+    SourceRange range = stage.range;
+    ParseBody(p, range, "stage", name, [&] {
+      auto* it = ParseBail(p, [](FP& parser) { return parser.stageItem(); });
+      if (it) builder_.BuildStageItem(module_.stages[index], it);
+      else module_.stages[index].has_syntax_error = true;
+      return it != nullptr;
+    });
+    module_.stages[index].range.end = range.end;
+  }
+
+  // pipelineDecl : pipelineHead statement* '}' ; driven here statement by
+  // statement.
+  void ParsePipeline(AntlrParse& p) {
+    auto* head = ParseBail(p, [](FP& parser) { return parser.pipelineHead(); });
+    if (!head) {
+      SkipTo(p, /*statement_level=*/false);
+      return;
+    }
+    ast::Pipeline& pipeline = builder_.BeginPipeline(head);
+    size_t index = module_.pipelines.size() - 1;
+    p.parser.getTreeTracker().reset();
+    std::string name = pipeline.name;
+    SourceRange range = pipeline.range;
+    ParseBody(p, range, "pipeline", name, [&] {
+      size_t start = p.tokens.index();
+      auto* st = ParseBail(p, [](FP& parser) { return parser.statement(); });
+      if (st) {
+        if (auto stmt = builder_.BuildStatement(st)) module_.pipelines[index].body.stmts.push_back(std::move(stmt));
+      } else {
+        KeepBrokenBinding(p, start, error_token_);
+      }
+      return st != nullptr;
+    });
+    module_.pipelines[index].range.end = range.end;
+    module_.pipelines[index].body.range.end = range.end;
   }
 
   // `let x = <broken>` still binds x, to an error value.
@@ -665,8 +622,8 @@ class FileParser {
     p.tokens.fill();
     ast::ExprPtr result;
     if (CheckNesting(p.tokens, sub, sink_)) {
-      auto* ctx = ParsePiece(p, errors_, [](FP& parser) { return parser.interpolation(); });
-      if (errors_.PieceHadError() || !ctx->expr()) {
+      auto* ctx = ParseBail(p, [](FP& parser) { return parser.interpolation(); });
+      if (!ctx || !ctx->expr()) {
         result = std::make_unique<ast::ErrorExpr>(SourceRange{file_, offset, offset + uint32_t(inner.size())},
                                                   b.NextId());
       } else {
@@ -691,6 +648,8 @@ class FileParser {
   ErrorCollector errors_;
   AstBuilder builder_;
   std::shared_ptr<antlr4::BailErrorStrategy> bail_ = std::make_shared<antlr4::BailErrorStrategy>();
+  size_t error_start_ = 0;                 // where the last failed piece began
+  antlr4::Token* error_token_ = nullptr;   // and the token it failed at
 };
 
 }  // namespace

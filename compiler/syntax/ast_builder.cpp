@@ -182,6 +182,7 @@ void AstBuilder::BuildStageItem(ast::Stage& stage, FP::StageItemContext* ctx) {
     auto& d = sink_.Emit(DiagKind::UnknownStageItem, name_range,
                          fmt::format("unknown stage item '{}'", name));
     std::string near = ClosestItem(name);
+    if (near == "run") stage.has_syntax_error = true;  // its run is likely this item
     d.fix_hint = near.empty()
                      ? "a stage body holds resources, env, retry, timeout, estimate, cache and run"
                      : fmt::format("did you mean '{}'?", near);
@@ -237,20 +238,28 @@ void AstBuilder::BuildStageItem(ast::Stage& stage, FP::StageItemContext* ctx) {
   *scalar_slot = std::move(item);
 }
 
-// stageDecl : STAGE IDENT '(' paramList? ')' (ARROW '(' paramList? ')')? '{' stageItem* '}' ;
-void AstBuilder::AddStage(FP::StageDeclContext* ctx) {
+// stageHead : STAGE IDENT '(' paramList? ')' (ARROW '(' paramList? ')')? '{' ;
+ast::Stage& AstBuilder::BeginStage(FP::StageHeadContext* ctx) {
   ast::Stage s;
   s.range = RangeOf(ctx);
   s.name = Text(ctx->IDENT());
-  if (s.name.empty()) return;
   s.name_range = RangeOf(ctx->IDENT());
   size_t arrow = ctx->ARROW() ? ctx->ARROW()->getSymbol()->getTokenIndex() : SIZE_MAX;
   for (auto* list : ctx->paramList()) {
     bool is_output = list->start && list->start->getTokenIndex() > arrow;
     (is_output ? s.outputs : s.inputs) = BuildFields(list);
   }
-  for (auto* item : ctx->stageItem()) BuildStageItem(s, item);
   module_.stages.push_back(std::move(s));
+  return module_.stages.back();
+}
+
+// stageDecl : stageHead stageItem* '}' ;  (whole, outside the bridge's loop)
+void AstBuilder::AddStage(FP::StageDeclContext* ctx) {
+  if (!ctx->stageHead()) return;
+  ast::Stage& s = BeginStage(ctx->stageHead());
+  for (auto* item : ctx->stageItem()) BuildStageItem(s, item);
+  s.range = RangeOf(ctx);
+  if (s.name.empty()) module_.stages.pop_back();
 }
 
 // pipelineHead : PIPELINE IDENT ('(' paramList? ')')? (ARROW '(' paramList? ')')? '{' ;

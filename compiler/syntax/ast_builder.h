@@ -69,10 +69,13 @@ class AstBuilder {
   void AddParam(flowgen::FlowParser::ParamDeclContext* ctx);
   void AddRecord(flowgen::FlowParser::RecordDeclContext* ctx);
   void AddStage(flowgen::FlowParser::StageDeclContext* ctx);
+  /// Starts a stage from its head; items are then added one by one.
+  ast::Stage& BeginStage(flowgen::FlowParser::StageHeadContext* ctx);
   void AddTopItem(flowgen::FlowParser::TopItemContext* ctx);
   /// Starts a pipeline from its head; statements are then appended one by one.
   ast::Pipeline& BeginPipeline(flowgen::FlowParser::PipelineHeadContext* ctx);
   ast::StmtPtr BuildStatement(flowgen::FlowParser::StatementContext* ctx);
+  void BuildStageItem(ast::Stage& stage, flowgen::FlowParser::StageItemContext* ctx);
   ast::ExprPtr BuildExpr(flowgen::FlowParser::ExprContext* ctx);
 
   /// Swaps the offset map (while building an interpolation's sub-tree).
@@ -97,7 +100,7 @@ class AstBuilder {
   ast::TypeRef BuildType(flowgen::FlowParser::TypeRefContext* ctx);
   std::vector<ast::Field> BuildFields(flowgen::FlowParser::ParamListContext* ctx);
   ast::Block BuildBlock(flowgen::FlowParser::BlockContext* ctx);
-  void BuildStageItem(ast::Stage& stage, flowgen::FlowParser::StageItemContext* ctx);
+
 
   ast::Module& module_;
   std::string_view text_;
