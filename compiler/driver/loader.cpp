@@ -168,8 +168,14 @@ class Loader {
             if (in) chain += llvm::sys::path::filename(shown_[fr.node]).str() + " -> ";
           }
           chain += llvm::sys::path::filename(shown_[e.to]).str();
-          auto& d = sink_.Emit(DiagKind::ImportCycle, e.site, "import cycle: " + chain);
-          d.fix_hint = "move what both files need into a third file that imports neither";
+          if (e.to == f.node) {
+            auto& d = sink_.Emit(DiagKind::ImportCycle, e.site,
+                                 fmt::format("'{}' imports itself", llvm::sys::path::filename(shown_[e.to]).str()));
+            d.fix_hint = "remove this import";
+          } else {
+            auto& d = sink_.Emit(DiagKind::ImportCycle, e.site, "import cycle: " + chain);
+            d.fix_hint = "move what both files need into a third file that imports neither";
+          }
         } else if (color[e.to] == 0) {
           color[e.to] = 1;
           stack.push_back({e.to, 0});

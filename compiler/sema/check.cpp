@@ -127,7 +127,8 @@ std::vector<std::string> Checker::VisibleNames() const {
 
 std::string Checker::Suggest(const std::string& name, const std::vector<std::string>& candidates) {
   std::string best;
-  unsigned limit = std::max<unsigned>(1, static_cast<unsigned>(name.size()) / 3);
+  // One edit per three letters, rounded up: trian -> train, ouput -> out.
+  unsigned limit = std::max<unsigned>(1, (static_cast<unsigned>(name.size()) + 1) / 3);
   unsigned best_d = limit + 1;
   for (const auto& c : candidates) {
     unsigned d = llvm::StringRef(name).edit_distance(c, true, best_d);

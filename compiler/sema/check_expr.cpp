@@ -112,6 +112,7 @@ TypeId Checker::CheckName(const ast::NameRef& e, bool& is_static) {
     std::string near = Suggest(e.name, ports);
     if (!scopes_.empty() && scopes_[0].names.count(e.name)) {
       d.fix_hint = fmt::format("'{}' is a param; pass it to the stage as an input", e.name);
+      MarkUsed(scopes_[0].names.lookup(e.name));  // meant, so not "never used"
     } else if (!near.empty()) {
       d.fix_hint = fmt::format("did you mean '{}'?", near);
     } else {
@@ -373,6 +374,7 @@ TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& input
   llvm::StringMap<SourceRange> given;
   std::vector<std::string> names;
   for (const auto& p : inputs) names.push_back(p.name);
+  llvm::StringMap<bool> meant;  // inputs a misspelled argument probably meant
   for (const auto& arg : e.args) {
     TypeId got = CheckExpr(*arg.value);
     if (arg.name.empty()) {
@@ -394,13 +396,14 @@ TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& input
       std::string near = Suggest(arg.name, names);
       d.fix_hint = near.empty() ? fmt::format("its inputs are: {}", JoinNames(inputs))
                                 : fmt::format("did you mean '{}'?", near);
+      if (!near.empty()) meant[near] = true;
       continue;
     }
     ExpectType(*arg.value, got, port->type, DiagKind::ArgumentType,
                fmt::format("argument '{}' of {}", arg.name, desc));
   }
   for (const auto& p : inputs) {
-    if (p.has_default() || given.count(p.name)) continue;
+    if (p.has_default() || given.count(p.name) || meant.count(p.name)) continue;
     // An optional input may be left out: it is none.
     if (prog_.types.Kind(p.type) == TypeKind::Optional) continue;
     auto& d = Error(DiagKind::MissingArgument, e.callee_range,
