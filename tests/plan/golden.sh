@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Golden test for plans: compiles tests/plan/NAME.flow (from its own folder,
+# so paths print relative) with the flags on its first line, if that line is
+# `# flowc: FLAGS`, and compares `--emit plan` (and, when NAME.flow.explain
+# exists, `--explain`) with the expected files. Round trips are checked by
+# tests/unit/plan (write, read, write gives the same bytes).
+#   golden.sh FLOWC FILE            compare
+#   golden.sh FLOWC FILE --update   rewrite the expected files
+set -u
+flowc=$(realpath "$1"); file=$(realpath "$2"); mode=${3:-}
+dir=$(dirname "$file"); name=$(basename "$file")
+cd "$dir" || exit 2
+flags=$(head -1 "$name" | sed -n 's/^# flowc: //p')
+plan=$("$flowc" "$name" --emit plan --no-history $flags 2>&1); rc=$?
+if [ $rc -ne 0 ]; then echo "$name: flowc failed (exit $rc)"; echo "$plan"; exit 1; fi
+explain=$("$flowc" "$name" --explain --no-history $flags 2>&1)
+if [ "$mode" = "--update" ]; then
+  printf '%s\n' "$plan" > "$name.plan"
+  printf '%s\n' "$explain" > "$name.explain"
+  echo "updated $name.plan and $name.explain"
+  exit 0
+fi
+status=0
+if ! diff -u "$name.plan" <(printf '%s\n' "$plan"); then
+  echo "$name: plan differs from $name.plan (tests/plan/update.sh rewrites it)"; status=1
+fi
+if [ -f "$name.explain" ] && ! diff -u "$name.explain" <(printf '%s\n' "$explain"); then
+  echo "$name: --explain differs from $name.explain"; status=1
+fi
+exit $status
