@@ -2,6 +2,8 @@
 // The front end's phases in order: load and parse, then check.
 #include "driver/frontend.h"
 
+#include <chrono>
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/Path.h"
 
@@ -34,7 +36,10 @@ std::optional<plan::Plan> CompileToPlan(const FrontendResult& frontend, const So
                                         const CompileOptions& options, DiagSink& sink, opt::Explain* explain,
                                         lower::LowerNotes* notes) {
   if (!frontend.program || sink.has_errors()) return std::nullopt;
+  auto start = std::chrono::steady_clock::now();
   std::optional<plan::Plan> lowered = lower::Lower(*frontend.program, sm, options.lower, sink, notes);
+  if (explain)
+    explain->seconds.push_back({"lowering", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
   if (!lowered) return std::nullopt;
   opt::OptimizeOptions opt = options.optimize;
   std::optional<opt::History> history;

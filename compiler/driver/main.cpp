@@ -4,6 +4,7 @@
 // the only place with cl::opt.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "driver/frontend.h"
@@ -46,6 +47,10 @@ cl::opt<std::string> opt_entry("entry", cl::desc("The pipeline to compile (defau
                                cl::value_desc("NAME"), cl::cat(kCategory));
 cl::opt<bool> opt_no_optimize("O0", cl::desc("Skip the optimizations that change the plan's shape (dead branches, "
                                              "common calls, edge reduction)"),
+                              cl::cat(kCategory));
+cl::opt<bool> opt_compact("compact", cl::desc("Write the plan file on one line (smaller; the same JSON)"),
+                          cl::cat(kCategory));
+cl::opt<bool> opt_time_passes("time-passes", cl::desc("Print how long each phase and pass took (to stderr)"),
                               cl::cat(kCategory));
 cl::opt<bool> opt_no_history("no-history", cl::desc("Ignore measured durations in .flow/ for priorities"),
                              cl::cat(kCategory));
@@ -118,7 +123,9 @@ int main(int argc, char** argv) {
     flow::opt::Explain explain;
     flow::lower::LowerNotes notes;
     flow::driver::RunWithLargeStack([&] {
+      auto start = std::chrono::steady_clock::now();
       flow::driver::RunFrontend(sm, file, sink, load, result);
+      explain.seconds.push_back({"front end", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
       // Lint also lowers (without writing anything) when there is a
       // pipeline to lower: some mistakes show only once pipelines are inlined.
       bool lower = compile || (opt_lint && result.program && result.program->FindPipeline(opt_entry));
@@ -143,8 +150,16 @@ int main(int argc, char** argv) {
       flow::RenderText(sm, diags, llvm::errs(), color);
     if (opt_emit == Emit::Ast && result.loaded.entry_loaded)
       flow::ast::Dump(result.loaded.modules[0], sm, llvm::outs());
-    if (errors || !plan) continue;
-    if (opt_emit == Emit::Plan) llvm::outs() << flow::plan::Serialize(*plan);
+    auto report_times = [&] {
+      if (!opt_time_passes) return;
+      for (const auto& [phase, s] : explain.seconds) llvm::errs() << fmt::format("{:>22}: {:8.3f} s\n", phase, s);
+    };
+    if (errors || !plan) {
+      report_times();
+      continue;
+    }
+    auto write_start = std::chrono::steady_clock::now();
+    if (opt_emit == Emit::Plan) flow::plan::WriteJson(*plan, llvm::outs(), /*pretty=*/true);
     if (opt_emit == Emit::Dot) llvm::outs() << flow::plan::ToDot(*plan);
     if (opt_explain) {
       llvm::outs() << "lowering:\n";
@@ -166,7 +181,7 @@ int main(int argc, char** argv) {
       {
         llvm::raw_fd_ostream out(tmp, ec);
         if (!ec) {
-          out << flow::plan::Serialize(*plan);
+          flow::plan::WriteJson(*plan, out, /*pretty=*/!opt_compact);
           out.close();
           if (out.has_error()) ec = out.error();
         }
@@ -178,6 +193,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    explain.seconds.push_back({"writing", std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count()});
+    report_times();
   }
   if (opt_format == Format::Json) {
     llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(json))) << "\n";

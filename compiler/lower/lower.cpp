@@ -160,7 +160,7 @@ class Lowerer {
 
   std::map<int, int> stage_index_;  // sema stage -> plan stage
   std::map<std::string, plan::Type> record_types_;
-  std::unordered_map<std::string, int> name_counts_;
+  llvm::StringMap<int> name_counts_;
   std::vector<std::optional<json::Value>> param_values_;
   std::vector<int> param_state_;  // 0 unevaluated, 1 evaluating, 2 done
   std::set<std::string> structural_;
@@ -432,7 +432,9 @@ std::string Lowerer::UniqueName(const std::string& base) {
 plan::SourceLoc Lowerer::Loc(SourceRange r) const {
   if (!r.valid()) return {};
   LineCol lc = sm_.GetLineCol(r.file, r.begin);
-  return {sm_.Path(r.file), lc.line, lc.col};
+  // The file is left out when it is the plan's source (most locations).
+  const std::string& path = sm_.Path(r.file);
+  return {path == plan_.source ? std::string() : path, lc.line, lc.col};
 }
 
 ExprId Lowerer::LowerStageCall(const ast::Call& e, int stage) {

@@ -3,6 +3,7 @@
 #include "opt/passes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <set>
 #include <unordered_map>
@@ -42,7 +43,8 @@ std::string NameList(const std::vector<std::string>& names, size_t max = 6) {
 }
 
 // Applies `f` to every expression root of the plan.
-void ForEachRoot(plan::Plan& p, const std::function<void(ExprId&)>& f) {
+template <typename F>
+void ForEachRoot(plan::Plan& p, F&& f) {
   for (auto& s : p.stages) {
     for (auto& part : s.command)
       if (part.expr.valid()) f(part.expr);
@@ -98,7 +100,7 @@ size_t CompactExpressions(plan::Plan& p) {
   std::vector<ExprNode> out;
   out.reserve(p.exprs.size());
   // Post-order copy with an explicit stack (expressions can be deep).
-  std::function<ExprId(ExprId)> copy = [&](ExprId root) -> ExprId {
+  auto copy = [&](ExprId root) -> ExprId {
     std::vector<std::pair<int32_t, size_t>> stack{{root.value, 0}};
     while (!stack.empty()) {
       auto& [id, next] = stack.back();
@@ -112,7 +114,7 @@ size_t CompactExpressions(plan::Plan& p) {
         if (remap[child] < 0) stack.push_back({child, 0});
         continue;
       }
-      ExprNode c = n;
+      ExprNode c = std::move(p.exprs[id]);  // each node is copied once; the old pool goes
       for (auto& a : c.args) a.value = remap[a.value];
       remap[id] = static_cast<int32_t>(out.size());
       out.push_back(std::move(c));
@@ -252,8 +254,8 @@ size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
     for (auto& n : p.exprs)
       if (n.op == Op::MapValues) n.map.value = map_remap[n.map.value];
   }
-  KeepInstances(p, keep, {});
-  size_t dropped = CompactExpressions(p);
+  if (!removed_names.empty()) KeepInstances(p, keep, {});
+  size_t dropped = decided_count ? CompactExpressions(p) : 0;
   if (explain && dropped > 0)
     explain->Add("dead-branches", fmt::format("dropped {} expression node{} that nothing reads any more", dropped,
                                               dropped == 1 ? "" : "s"));
@@ -266,58 +268,99 @@ size_t EliminateDeadBranches(plan::Plan& p, Explain* explain) {
 size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
   // Instances only read earlier instances (lowering creates them in order),
   // so one pass in index order sees every input's representative first.
+  // Expressions are compared by a structural hash, confirmed by a
+  // structural comparison (so a hash collision never merges two calls).
   std::vector<int32_t> rep(p.instances.size());
-  std::vector<std::string> canon(p.exprs.size());
-  std::vector<bool> done(p.exprs.size(), false);
-  std::function<const std::string&(ExprId)> key = [&](ExprId id) -> const std::string& {
-    if (done[id.value]) return canon[id.value];
-    // Iterative post-order, then build this node's key.
-    std::vector<std::pair<int32_t, size_t>> stack{{id.value, 0}};
+  std::vector<uint64_t> hash(p.exprs.size(), 0);
+  std::vector<bool> hashed(p.exprs.size(), false);
+  auto mix = [](uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ull + (h >> 29); };
+  auto hash_of = [&](ExprId root) {
+    std::vector<std::pair<int32_t, size_t>> stack{{root.value, 0}};
     while (!stack.empty()) {
       auto& [e, next] = stack.back();
+      if (hashed[e]) {
+        stack.pop_back();
+        continue;
+      }
       const ExprNode& n = p.exprs[e];
       if (next < n.args.size()) {
         int32_t c = n.args[next++].value;
-        if (!done[c]) stack.push_back({c, 0});
+        if (!hashed[c]) stack.push_back({c, 0});
         continue;
       }
-      std::string k = std::string(plan::Spelling(n.op)) + ":" + n.type.Spell() + ":" + n.name;
+      uint64_t h = mix(0xcbf29ce484222325ull, static_cast<uint64_t>(n.op));
+      h = mix(h, std::hash<std::string>()(n.name));
+      h = mix(h, static_cast<uint64_t>(n.type.kind));
       if (n.op == Op::Lit) {
-        std::string lit;
-        llvm::raw_string_ostream os(lit);
-        os << n.lit;
-        k += os.str();
+        if (auto i = n.lit.getAsInteger()) h = mix(h, static_cast<uint64_t>(*i));
+        else if (auto d = n.lit.getAsNumber()) h = mix(h, std::hash<double>()(*d));
+        else if (auto s = n.lit.getAsString()) h = mix(h, std::hash<std::string>()(s->str()));
+        else if (auto b = n.lit.getAsBoolean()) h = mix(h, *b ? 3 : 5);
       }
-      if (n.op == Op::Output) k += n.local ? fmt::format("L{}", n.instance.value) : fmt::format("I{}", rep[n.instance.value]);
-      if (n.op == Op::MapValues) k += fmt::format("M{}", n.map.value);
-      if (n.op == Op::Choose) k += (n.local ? "g" : "G") + std::to_string(n.gate.value);
-      for (const auto& f : n.fields) k += "." + f;
-      k += "(";
-      for (ExprId a : n.args) k += canon[a.value] + ",";
-      k += ")";
-      canon[e] = std::move(k);
-      done[e] = true;
+      if (n.op == Op::Output) h = mix(h, n.local ? 0x10000000u + n.instance.value : rep[n.instance.value]);
+      if (n.op == Op::MapValues) h = mix(h, n.map.value);
+      if (n.op == Op::Choose) h = mix(h, (n.local ? 0x20000000u : 0u) + n.gate.value);
+      for (const auto& f : n.fields) h = mix(h, std::hash<std::string>()(f));
+      for (ExprId a : n.args) h = mix(h, hash[a.value]);
+      hash[e] = h;
+      hashed[e] = true;
       stack.pop_back();
     }
-    return canon[id.value];
+    return hash[root.value];
   };
-  std::unordered_map<std::string, int32_t> seen;
+  // Structural equality under the representatives found so far.
+  std::function<bool(ExprId, ExprId)> same = [&](ExprId x, ExprId y) -> bool {
+    if (x == y) return true;
+    const ExprNode& a = p.Get(x);
+    const ExprNode& b = p.Get(y);
+    if (a.op != b.op || a.name != b.name || !(a.type == b.type) || a.local != b.local || a.fields != b.fields ||
+        a.args.size() != b.args.size())
+      return false;
+    if (a.op == Op::Lit && !(a.lit == b.lit)) return false;
+    if (a.op == Op::Output &&
+        (a.local ? a.instance.value != b.instance.value : rep[a.instance.value] != rep[b.instance.value]))
+      return false;
+    if (a.op == Op::MapValues && a.map.value != b.map.value) return false;
+    if (a.op == Op::Choose && a.gate.value != b.gate.value) return false;
+    for (size_t i = 0; i < a.args.size(); ++i)
+      if (!same(a.args[i], b.args[i])) return false;
+    return true;
+  };
+  auto same_call = [&](const plan::Instance& a, const plan::Instance& b) {
+    if (a.stage != b.stage || !(a.guards == b.guards) || a.args.size() != b.args.size()) return false;
+    for (size_t i = 0; i < a.args.size(); ++i)
+      if (!same(a.args[i].value, b.args[i].value)) return false;
+    return true;
+  };
+  // First instance per hash, then a chain through `next_same` for the
+  // (rare) instances whose hashes are equal.
+  std::unordered_map<uint64_t, int32_t> seen;
+  seen.reserve(p.instances.size());
+  std::vector<int32_t> next_same(p.instances.size(), -1);
   std::map<int32_t, std::vector<std::string>> merged;
   std::vector<bool> keep(p.instances.size(), true);
   for (size_t i = 0; i < p.instances.size(); ++i) {
     rep[i] = static_cast<int32_t>(i);
     const plan::Instance& inst = p.instances[i];
     if (!p.stages[inst.stage].cache) continue;  // may have effects each time
-    std::string k = fmt::format("{}|", inst.stage);
-    for (const auto& g : inst.guards) k += fmt::format("{}/{},", g.gate.value, g.branch);
-    k += "|";
-    for (const auto& a : inst.args) k += a.input + "=" + key(a.value) + ";";
-    auto [it, inserted] = seen.emplace(std::move(k), static_cast<int32_t>(i));
-    if (!inserted) {
-      rep[i] = it->second;
-      keep[i] = false;
-      merged[it->second].push_back(inst.name);
+    uint64_t h = mix(0x84222325ull, static_cast<uint64_t>(inst.stage));
+    for (const auto& g : inst.guards) h = mix(mix(h, g.gate.value), g.branch);
+    for (const auto& a : inst.args) h = mix(h, hash_of(a.value));
+    auto [it, inserted] = seen.emplace(h, static_cast<int32_t>(i));
+    if (inserted) continue;
+    int32_t found = -1, last = -1;
+    for (int32_t cand = it->second; cand >= 0; last = cand, cand = next_same[cand])
+      if (same_call(p.instances[cand], inst)) {
+        found = cand;
+        break;
+      }
+    if (found < 0) {
+      next_same[last] = static_cast<int32_t>(i);
+      continue;
     }
+    rep[i] = found;
+    keep[i] = false;
+    merged[found].push_back(inst.name);
   }
   size_t removed = 0;
   for (const auto& [r, names] : merged) {
@@ -527,12 +570,21 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
 // ------------------------------------------------------------------ driver
 
 plan::Plan Optimize(plan::Plan p, const OptimizeOptions& options, Explain* explain) {
-  if (options.dead_branches) EliminateDeadBranches(p, explain);
-  if (options.common_calls) EliminateCommonCalls(p, explain);
-  ComputeDependencies(p);
-  if (options.reduce_edges) ReduceDependencies(p, explain);
-  AssignPriorities(p, options.history, options.default_estimate_ms, explain);
-  CompactExpressions(p);
+  auto timed = [&](const char* name, auto&& pass) {
+    auto start = std::chrono::steady_clock::now();
+    pass();
+    if (explain)
+      explain->seconds.push_back({name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
+  };
+  size_t merged = 0;
+  if (options.dead_branches) timed("dead-branches", [&] { EliminateDeadBranches(p, explain); });
+  if (options.common_calls) timed("common-calls", [&] { merged = EliminateCommonCalls(p, explain); });
+  timed("dependencies", [&] { ComputeDependencies(p); });
+  if (options.reduce_edges) timed("transitive-reduction", [&] { ReduceDependencies(p, explain); });
+  timed("priorities", [&] { AssignPriorities(p, options.history, options.default_estimate_ms, explain); });
+  // Merged calls leave their argument expressions behind; lowering and the
+  // dead-branch pass leave the pool compact themselves.
+  if (merged) timed("compaction", [&] { CompactExpressions(p); });
   return p;
 }
 

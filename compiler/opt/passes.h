@@ -13,9 +13,11 @@
 
 namespace flow::opt {
 
-/// What the passes did, in order, for --explain.
+/// What the passes did, in order, for --explain; and how long each took,
+/// for --time-passes.
 struct Explain {
   std::vector<std::pair<std::string, std::string>> entries;  // (pass, sentence)
+  std::vector<std::pair<std::string, double>> seconds;       // (phase, wall seconds)
   void Add(const std::string& pass, std::string sentence) { entries.push_back({pass, std::move(sentence)}); }
 };
 

@@ -112,7 +112,7 @@ struct Resource {
 };
 
 struct SourceLoc {
-  std::string file;
+  std::string file;  // empty: the plan's source file
   unsigned line = 0;
   unsigned col = 0;
 };
@@ -227,8 +227,11 @@ llvm::Expected<Plan> FromJson(const llvm::json::Value& json);
 /// Checks a plan's internal consistency: every reference resolves, args
 /// match their stage's inputs, dependencies form a DAG. Empty when sound.
 std::vector<std::string> Verify(const Plan& plan);
-/// Serialized text: pretty JSON with a trailing newline.
-std::string Serialize(const Plan& plan);
+/// Streams the plan as JSON (indented by one space when `pretty`, else on
+/// one line), then a newline.
+void WriteJson(const Plan& plan, llvm::raw_ostream& os, bool pretty = true);
+/// WriteJson into a string.
+std::string Serialize(const Plan& plan, bool pretty = true);
 /// Parses and verifies plan text (what the runtime loads). `origin` names
 /// the file in errors.
 llvm::Expected<Plan> Deserialize(llvm::StringRef text, const std::string& origin);

@@ -14,202 +14,298 @@ namespace json = llvm::json;
 
 // ----------------------------------------------------------------- writing
 
+// Streams the plan with llvm::json::OStream: no JSON tree in memory, so a
+// plan of 300,000 instances is written in well under a second. Keys come in
+// a fixed order, and everything that reading normalizes (record fields,
+// resources) is written sorted, so write(read(write(p))) gives the same bytes.
 namespace {
 
-json::Value LocJson(const SourceLoc& loc) {
-  return json::Object{{"file", loc.file}, {"line", loc.line}, {"col", loc.col}};
-}
+class Writer {
+ public:
+  Writer(const Plan& plan, llvm::raw_ostream& os, bool pretty) : plan_(plan), j_(os, pretty ? 1 : 0) {}
 
-json::Value ExprJson(const Plan& plan, ExprId id) {
-  const ExprNode& n = plan.Get(id);
-  json::Object o{{"op", Spelling(n.op)}, {"type", n.type.Spell()}};
-  switch (n.op) {
-    case Op::Lit:
-      o["value"] = n.lit;
-      break;
-    case Op::Param:
-    case Op::Var:
-    case Op::Input:
-    case Op::OutPath:
-    case Op::Member:
-    case Op::Builtin:
-      o["name"] = n.name;
-      break;
-    case Op::Output:
-      o["name"] = n.name;
-      o["instance"] = n.instance.value;
-      if (n.local) o["local"] = true;
-      break;
-    case Op::MapValues:
-      o["map"] = n.map.value;
-      break;
-    case Op::Choose:
-      o["gate"] = n.gate.value;
-      if (n.local) o["local"] = true;
-      break;
-    case Op::Record: {
-      json::Object fields;
-      for (size_t i = 0; i < n.args.size(); ++i) fields[n.fields[i]] = ExprJson(plan, n.args[i]);
-      o["fields"] = std::move(fields);
-      return o;
+  void Write() {
+    j_.object([&] {
+      j_.attribute("format", kPlanFormat);
+      j_.attribute("version", kPlanVersion);
+      j_.attribute("source", plan_.source);
+      j_.attribute("entry", plan_.entry);
+      j_.attributeArray("params", [&] {
+        for (const auto& p : plan_.params)
+          j_.object([&] {
+            j_.attribute("name", p.name);
+            j_.attribute("type", p.type.Spell());
+            j_.attribute("value", p.value);
+            j_.attribute("required", p.required);
+            j_.attribute("structural", p.structural);
+          });
+      });
+      j_.attributeArray("records", [&] {
+        for (const auto& r : plan_.records)
+          j_.object([&] {
+            j_.attribute("name", r.name);
+            j_.attributeArray("fields", [&] { Fields(r.fields); });
+          });
+      });
+      j_.attributeArray("stages", [&] {
+        for (const auto& s : plan_.stages) Stage(s);
+      });
+      j_.attributeArray("instances", [&] {
+        for (size_t i = 0; i < plan_.instances.size(); ++i) Instance(plan_.instances[i], i);
+      });
+      j_.attributeArray("gates", [&] { Gates(plan_.gates); });
+      j_.attributeArray("maps", [&] {
+        for (size_t i = 0; i < plan_.maps.size(); ++i) {
+          const Map& m = plan_.maps[i];
+          j_.object([&] {
+            j_.attribute("id", static_cast<int64_t>(i));
+            j_.attribute("name", m.name);
+            j_.attributeBegin("over");
+            Expr(m.over);
+            j_.attributeEnd();
+            j_.attribute("var", m.var);
+            j_.attributeArray("instances", [&] {
+              for (size_t k = 0; k < m.instances.size(); ++k) Instance(m.instances[k], k);
+            });
+            j_.attributeArray("gates", [&] { Gates(m.gates); });
+            Guards(m.guards);
+            Loc(m.loc);
+          });
+        }
+      });
+      j_.attributeArray("edges", [&] { Edges(); });
+    });
+  }
+
+ private:
+  void Loc(const SourceLoc& loc) {
+    j_.attributeObject("loc", [&] {
+      if (!loc.file.empty()) j_.attribute("file", loc.file);
+      j_.attribute("line", loc.line);
+      j_.attribute("col", loc.col);
+    });
+  }
+
+  void Fields(const std::vector<Field>& fields) {
+    for (const auto& f : fields)
+      j_.object([&] {
+        j_.attribute("name", f.name);
+        j_.attribute("type", f.type.Spell());
+      });
+  }
+
+  void Guards(const std::vector<Guard>& guards) {
+    j_.attributeArray("guards", [&] {
+      for (const auto& g : guards)
+        j_.object([&] {
+          j_.attribute("gate", g.gate.value);
+          j_.attribute("branch", g.branch);
+        });
+    });
+  }
+
+  // Expressions nest as deep as the source; an explicit stack keeps deep
+  // ones from exhausting the C++ stack.
+  void Expr(ExprId root) {
+    struct Frame {
+      ExprId id;
+      size_t next;  // next argument to write
+      std::vector<size_t> order;  // argument order (records: by field name)
+    };
+    std::vector<Frame> stack;
+    auto open = [&](ExprId id) {
+      const ExprNode& n = plan_.Get(id);
+      j_.objectBegin();
+      j_.attribute("op", Spelling(n.op));
+      j_.attribute("type", n.type.Spell());
+      switch (n.op) {
+        case Op::Lit: j_.attribute("value", n.lit); break;
+        case Op::Param:
+        case Op::Var:
+        case Op::Input:
+        case Op::OutPath:
+        case Op::Member:
+        case Op::Builtin: j_.attribute("name", n.name); break;
+        case Op::Output:
+          j_.attribute("name", n.name);
+          j_.attribute("instance", n.instance.value);
+          if (n.local) j_.attribute("local", true);
+          break;
+        case Op::MapValues: j_.attribute("map", n.map.value); break;
+        case Op::Choose:
+          j_.attribute("gate", n.gate.value);
+          if (n.local) j_.attribute("local", true);
+          break;
+        default: break;
+      }
+      Frame f{id, 0, {}};
+      for (size_t i = 0; i < n.args.size(); ++i) f.order.push_back(i);
+      if (n.op == Op::Record) {
+        std::sort(f.order.begin(), f.order.end(), [&](size_t a, size_t b) { return n.fields[a] < n.fields[b]; });
+        j_.attributeBegin("fields");
+        j_.objectBegin();
+      } else if (!n.args.empty()) {
+        j_.attributeBegin("args");
+        j_.arrayBegin();
+      }
+      stack.push_back(std::move(f));
+    };
+    open(root);
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      const ExprNode& n = plan_.Get(f.id);
+      if (f.next < f.order.size()) {
+        size_t i = f.order[f.next++];
+        if (n.op == Op::Record) j_.attributeBegin(n.fields[i]);
+        open(n.args[i]);
+        continue;
+      }
+      if (n.op == Op::Record) {
+        j_.objectEnd();
+        j_.attributeEnd();
+      } else if (!n.args.empty()) {
+        j_.arrayEnd();
+        j_.attributeEnd();
+      }
+      j_.objectEnd();
+      stack.pop_back();
+      if (!stack.empty() && plan_.Get(stack.back().id).op == Op::Record) j_.attributeEnd();
     }
-    default:
-      break;
   }
-  if (!n.args.empty()) {
-    json::Array args;
-    for (ExprId a : n.args) args.push_back(ExprJson(plan, a));
-    o["args"] = std::move(args);
+
+  void Parts(const char* key, const std::vector<TemplatePart>& parts) {
+    j_.attributeArray(key, [&] {
+      for (const auto& p : parts)
+        j_.object([&] {
+          if (p.expr.valid()) {
+            j_.attributeBegin("expr");
+            Expr(p.expr);
+            j_.attributeEnd();
+          } else {
+            j_.attribute("text", p.text);
+          }
+        });
+    });
   }
-  return o;
-}
 
-json::Value PartsJson(const Plan& plan, const std::vector<TemplatePart>& parts) {
-  json::Array out;
-  for (const auto& p : parts) {
-    if (p.expr.valid())
-      out.push_back(json::Object{{"expr", ExprJson(plan, p.expr)}});
-    else
-      out.push_back(json::Object{{"text", p.text}});
+  void Stage(const plan::Stage& s) {
+    j_.object([&] {
+      j_.attribute("name", s.name);
+      j_.attributeArray("inputs", [&] { Fields(s.inputs); });
+      j_.attributeArray("outputs", [&] { Fields(s.outputs); });
+      Parts("command", s.command);
+      j_.attributeArray("env", [&] {
+        for (const auto& e : s.env)
+          j_.object([&] {
+            j_.attribute("name", e.name);
+            Parts("value", e.value);
+          });
+      });
+      std::vector<Resource> resources = s.resources;
+      std::sort(resources.begin(), resources.end(), [](const Resource& a, const Resource& b) { return a.name < b.name; });
+      j_.attributeObject("resources", [&] {
+        for (const auto& r : resources) j_.attribute(r.name, r.amount);
+      });
+      j_.attribute("retry", s.retry);
+      j_.attribute("timeout_ms", s.timeout_ms ? json::Value(*s.timeout_ms) : json::Value(nullptr));
+      j_.attribute("estimate_ms", s.estimate_ms ? json::Value(*s.estimate_ms) : json::Value(nullptr));
+      j_.attribute("cache", s.cache);
+      Loc(s.loc);
+    });
   }
-  return out;
-}
 
-json::Value FieldsJson(const std::vector<Field>& fields) {
-  json::Array out;
-  for (const auto& f : fields) out.push_back(json::Object{{"name", f.name}, {"type", f.type.Spell()}});
-  return out;
-}
-
-json::Value GuardsJson(const std::vector<Guard>& guards) {
-  json::Array out;
-  for (const auto& g : guards) out.push_back(json::Object{{"gate", g.gate.value}, {"branch", g.branch}});
-  return out;
-}
-
-json::Value InstanceJson(const Plan& plan, const Instance& inst, size_t index) {
-  json::Object args;
-  for (const auto& a : inst.args) args[a.input] = ExprJson(plan, a.value);
-  json::Array deps;
-  for (InstanceId d : inst.deps) deps.push_back(d.value);
-  return json::Object{{"id", static_cast<int64_t>(index)},
-                      {"name", inst.name},
-                      {"stage", plan.stages[inst.stage].name},
-                      {"args", std::move(args)},
-                      {"guards", GuardsJson(inst.guards)},
-                      {"deps", std::move(deps)},
-                      {"estimate_ms", inst.estimate_ms},
-                      {"estimate_source", Spelling(inst.estimate_source)},
-                      {"priority_s", inst.priority_s},
-                      {"loc", LocJson(inst.loc)}};
-}
-
-json::Array GatesJson(const Plan& plan, const std::vector<Gate>& gates) {
-  json::Array out;
-  for (size_t i = 0; i < gates.size(); ++i) {
-    const Gate& g = gates[i];
-    json::Array conds;
-    for (ExprId c : g.conds) conds.push_back(ExprJson(plan, c));
-    out.push_back(json::Object{{"id", static_cast<int64_t>(i)},
-                               {"name", g.name},
-                               {"conds", std::move(conds)},
-                               {"else", g.has_else},
-                               {"guards", GuardsJson(g.guards)},
-                               {"loc", LocJson(g.loc)}});
+  void Instance(const plan::Instance& inst, size_t index) {
+    j_.object([&] {
+      j_.attribute("id", static_cast<int64_t>(index));
+      j_.attribute("name", inst.name);
+      j_.attribute("stage", plan_.stages[inst.stage].name);
+      j_.attributeObject("args", [&] {
+        for (const auto& a : inst.args) {
+          j_.attributeBegin(a.input);
+          Expr(a.value);
+          j_.attributeEnd();
+        }
+      });
+      Guards(inst.guards);
+      j_.attributeArray("deps", [&] {
+        for (InstanceId d : inst.deps) j_.value(d.value);
+      });
+      j_.attribute("estimate_ms", inst.estimate_ms);
+      j_.attribute("estimate_source", Spelling(inst.estimate_source));
+      j_.attribute("priority_s", inst.priority_s);
+      Loc(inst.loc);
+    });
   }
-  return out;
-}
 
-// Data edges between top-level instances, labelled with the outputs read,
-// for readers that want the graph without walking expressions.
-json::Value EdgesJson(const Plan& plan) {
-  json::Array out;
-  for (size_t to = 0; to < plan.instances.size(); ++to) {
-    std::map<int32_t, std::set<std::string>> from;
+  void Gates(const std::vector<Gate>& gates) {
+    for (size_t i = 0; i < gates.size(); ++i) {
+      const Gate& g = gates[i];
+      j_.object([&] {
+        j_.attribute("id", static_cast<int64_t>(i));
+        j_.attribute("name", g.name);
+        j_.attributeArray("conds", [&] {
+          for (ExprId c : g.conds) Expr(c);
+        });
+        j_.attribute("else", g.has_else);
+        Guards(g.guards);
+        Loc(g.loc);
+      });
+    }
+  }
+
+  // Data edges between top-level instances, labelled with the outputs read,
+  // for readers that want the graph without walking expressions.
+  void Edges() {
     std::vector<ExprId> work;
-    for (const auto& a : plan.instances[to].args) work.push_back(a.value);
-    while (!work.empty()) {
-      ExprId e = work.back();
-      work.pop_back();
-      const ExprNode& n = plan.Get(e);
-      if (n.op == Op::Output && !n.local) from[n.instance.value].insert(n.name);
-      for (ExprId a : n.args) work.push_back(a);
-    }
-    for (const auto& [f, outputs] : from) {
-      json::Array names;
-      for (const auto& o : outputs) names.push_back(o);
-      out.push_back(json::Object{{"from", f}, {"to", static_cast<int64_t>(to)}, {"outputs", std::move(names)}});
+    for (size_t to = 0; to < plan_.instances.size(); ++to) {
+      std::map<int32_t, std::set<std::string>> from;
+      work.clear();
+      for (const auto& a : plan_.instances[to].args) work.push_back(a.value);
+      while (!work.empty()) {
+        ExprId e = work.back();
+        work.pop_back();
+        const ExprNode& n = plan_.Get(e);
+        if (n.op == Op::Output && !n.local) from[n.instance.value].insert(n.name);
+        if (n.op == Op::MapValues) continue;  // inside a template: not top-level edges
+        for (ExprId a : n.args) work.push_back(a);
+      }
+      for (const auto& [f, outputs] : from)
+        j_.object([&] {
+          j_.attribute("from", f);
+          j_.attribute("to", static_cast<int64_t>(to));
+          j_.attributeArray("outputs", [&] {
+            for (const auto& o : outputs) j_.value(o);
+          });
+        });
     }
   }
-  return out;
-}
+
+  const Plan& plan_;
+  json::OStream j_;
+};
 
 }  // namespace
 
-json::Value ToJson(const Plan& plan) {
-  json::Array params;
-  for (const auto& p : plan.params)
-    params.push_back(json::Object{{"name", p.name},
-                                  {"type", p.type.Spell()},
-                                  {"value", p.value},
-                                  {"required", p.required},
-                                  {"structural", p.structural}});
-  json::Array records;
-  for (const auto& r : plan.records) records.push_back(json::Object{{"name", r.name}, {"fields", FieldsJson(r.fields)}});
-  json::Array stages;
-  for (const auto& s : plan.stages) {
-    json::Object resources;
-    for (const auto& r : s.resources) resources[r.name] = r.amount;
-    json::Array env;
-    for (const auto& e : s.env) env.push_back(json::Object{{"name", e.name}, {"value", PartsJson(plan, e.value)}});
-    json::Object o{{"name", s.name},
-                   {"inputs", FieldsJson(s.inputs)},
-                   {"outputs", FieldsJson(s.outputs)},
-                   {"command", PartsJson(plan, s.command)},
-                   {"env", std::move(env)},
-                   {"resources", std::move(resources)},
-                   {"retry", s.retry},
-                   {"cache", s.cache},
-                   {"loc", LocJson(s.loc)}};
-    o["timeout_ms"] = s.timeout_ms ? json::Value(*s.timeout_ms) : json::Value(nullptr);
-    o["estimate_ms"] = s.estimate_ms ? json::Value(*s.estimate_ms) : json::Value(nullptr);
-    stages.push_back(std::move(o));
-  }
-  json::Array instances;
-  for (size_t i = 0; i < plan.instances.size(); ++i) instances.push_back(InstanceJson(plan, plan.instances[i], i));
-  json::Array gates = GatesJson(plan, plan.gates);
-  json::Array maps;
-  for (size_t i = 0; i < plan.maps.size(); ++i) {
-    const Map& m = plan.maps[i];
-    json::Array insts;
-    for (size_t j = 0; j < m.instances.size(); ++j) insts.push_back(InstanceJson(plan, m.instances[j], j));
-    maps.push_back(json::Object{{"id", static_cast<int64_t>(i)},
-                                {"name", m.name},
-                                {"over", ExprJson(plan, m.over)},
-                                {"var", m.var},
-                                {"instances", std::move(insts)},
-                                {"gates", GatesJson(plan, m.gates)},
-                                {"guards", GuardsJson(m.guards)},
-                                {"loc", LocJson(m.loc)}});
-  }
-  return json::Object{{"format", kPlanFormat},
-                      {"version", kPlanVersion},
-                      {"source", plan.source},
-                      {"entry", plan.entry},
-                      {"params", std::move(params)},
-                      {"records", std::move(records)},
-                      {"stages", std::move(stages)},
-                      {"instances", std::move(instances)},
-                      {"gates", std::move(gates)},
-                      {"maps", std::move(maps)},
-                      {"edges", EdgesJson(plan)}};
+void WriteJson(const Plan& plan, llvm::raw_ostream& os, bool pretty) {
+  Writer(plan, os, pretty).Write();
+  os << "\n";
 }
 
-std::string Serialize(const Plan& plan) {
+std::string Serialize(const Plan& plan, bool pretty) {
   std::string out;
   llvm::raw_string_ostream os(out);
-  os << llvm::formatv("{0:1}", ToJson(plan)) << "\n";
-  return os.str();
+  WriteJson(plan, os, pretty);
+  os.flush();
+  return out;
+}
+
+json::Value ToJson(const Plan& plan) {
+  llvm::Expected<json::Value> v = json::parse(Serialize(plan, false));
+  if (!v) {
+    llvm::consumeError(v.takeError());
+    return nullptr;
+  }
+  return std::move(*v);
 }
 
 // ----------------------------------------------------------------- reading
@@ -282,7 +378,7 @@ class Reader {
     if (!v) return loc;  // optional
     const json::Object* l = Obj(v, path + ".loc");
     if (!l) return loc;
-    loc.file = Str(*l, "file", path + ".loc");
+    if (l->get("file")) loc.file = Str(*l, "file", path + ".loc");
     loc.line = static_cast<unsigned>(Int(*l, "line", path + ".loc"));
     loc.col = static_cast<unsigned>(Int(*l, "col", path + ".loc"));
     return loc;
