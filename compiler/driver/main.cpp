@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
       continue;
     }
     auto write_start = std::chrono::steady_clock::now();
-    if (opt_emit == Emit::Plan) flow::plan::WriteJson(*plan, llvm::outs(), /*pretty=*/true);
+    if (opt_emit == Emit::Plan) flow::plan::WriteJson(*plan, llvm::outs(), /*pretty=*/!opt_compact);
     if (opt_emit == Emit::Dot) llvm::outs() << flow::plan::ToDot(*plan);
     if (opt_explain) {
       llvm::outs() << "lowering:\n";

@@ -46,6 +46,9 @@ class Lowerer {
     std::string prefix;  // "measure." inside a call of pipeline measure
     std::string suffix;  // "[2]" for static loop iterations, "@3" for while iterations
     llvm::StringMap<ExprId> outputs;
+    Frame* caller = nullptr;  // the frame of the call that inlined this one
+    SourceRange call_site;    // and the call
+    std::string pipeline;
   };
 
   // ---- values and expressions
@@ -138,7 +141,11 @@ class Lowerer {
   }
   Diagnostic& Error(DiagKind kind, SourceRange r, std::string msg) {
     failed_ = true;
-    return sink_.Emit(kind, r, std::move(msg));
+    Diagnostic& d = sink_.Emit(kind, r, std::move(msg));
+    // Inside an inlined pipeline, the mistake may be the caller's: say where.
+    for (Frame* f = frame_; f && f->call_site.valid(); f = f->caller)
+      d.notes.push_back({f->call_site, fmt::format("in this call of pipeline '{}'", f->pipeline)});
+    return d;
   }
 
   const sema::Program& prog_;
@@ -470,6 +477,9 @@ ExprId Lowerer::LowerPipelineCall(const ast::Call& e, int pipeline) {
   for (const auto& port : info.inputs) inputs.push_back(ArgValue(e, port, info.module));
   Frame callee;
   callee.module = info.module;
+  callee.caller = frame_;
+  callee.call_site = e.range;
+  callee.pipeline = info.decl->name;
   callee.prefix = UniqueName(frame_->prefix + info.decl->name + frame_->suffix) + ".";
   for (size_t i = 0; i < inputs.size() && i < info.input_bindings.size(); ++i) Set(info.input_bindings[i], inputs[i]);
   Frame* caller = frame_;
