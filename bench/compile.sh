@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Back-end benchmark (docs/performance.md): compile time and peak memory of
+# `flowc FILE -o PLAN` for a `for` over range(0, N) with three stages per
+# iteration (3N instances), and for the flat chain of the front-end
+# benchmark. Prints medians of RUNS runs.
+#   bench/compile.sh [BUILD_DIR] [N] [RUNS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+n=${2:-100000}
+runs=${3:-5}
+cmake --build "$build" --target flowc >/dev/null
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+python3 "$root/bench/gen_fanout.py" "$n" > "$out/fanout.flow"
+python3 "$root/bench/gen_chain.py" "$n" > "$out/chain.flow"
+
+measure() {  # name, command...
+  local name=$1; shift
+  local walls=() rsss=()
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %M" -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || { cat "$out/stderr"; exit 1; }
+    read -r wall rss < "$out/time"
+    walls+=("$wall"); rsss+=("$rss")
+  done
+  local mw mr
+  mw=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  mr=$(printf '%s\n' "${rsss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-44s median %6.2f s   peak %6.0f MB   (runs: %s)\n' "$name" "$mw" "$(echo "$mr/1024" | bc -l)" "${walls[*]}"
+}
+echo "for over range(0, $n), 3 stages per iteration ($((3 * n)) instances):"
+measure "  flowc -o plan" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history
+measure "  flowc -o plan --compact" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --compact
+"$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --time-passes 2>&1 | sed 's/^/    /'
+echo "  plan file: $(du -h "$out/fanout.plan" | cut -f1)"
+echo "flat chain of $n calls:"
+measure "  flowc -o plan" "$build/bin/flowc" "$out/chain.flow" -o "$out/chain.plan" --no-history --param seed=in.txt
