@@ -543,37 +543,5 @@ TEST(RoundTrip, FlowcOutputLoadsInTheRuntime) {
   llvm::sys::fs::remove_directories(dir);
 }
 
-// --------------------------------------------------- golden plans (tests/plan)
-
-// Runs tests/plan/golden.sh on each case, so that the goldens are checked
-// by backend_test too. (The suite is named so that `ctest -R 'plan\.'`
-// selects it.)
-class tests_plan : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(tests_plan, MatchesGolden) {
-  std::string cmd = "bash '" + kPlanDir + "/golden.sh' '" + FLOWC_PATH + "' '" + kPlanDir + "/" + GetParam() + "' 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
-  int status = pclose(pipe);
-  EXPECT_EQ(status, 0) << output;
-}
-
-std::vector<std::string> GoldenCases() {
-  std::vector<std::string> names;
-  for (const auto& path : Files(kPlanDir, ".flow")) names.push_back(fs::path(path).filename().string());
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(Golden, tests_plan, ::testing::ValuesIn(GoldenCases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param.substr(0, info.param.size() - 5);  // drop .flow
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
-
 }  // namespace
 }  // namespace flow
