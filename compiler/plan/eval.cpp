@@ -47,7 +47,21 @@ class Evaluator {
   Evaluator(const Plan& plan, const EvalEnv& env) : plan_(plan), env_(env) {}
 
   EvalResult Eval(ExprId id) {
+    if (!id.valid() || id.value >= static_cast<int32_t>(plan_.exprs.size()))
+      return EvalResult::Fail("missing expression");
     const ExprNode& n = plan_.Get(id);
+    // Plans are verified before they are evaluated, but never trust an
+    // argument count: a wrong one must not crash.
+    size_t need = 0;
+    switch (n.op) {
+      case Op::Member: case Op::Neg: case Op::Not: case Op::MapValues: need = 1; break;
+      case Op::Index: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Mod: case Op::Lt:
+      case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne: case Op::And: case Op::Or:
+      case Op::Coalesce: case Op::Choose: need = 2; break;
+      case Op::Builtin: need = 1; break;
+      default: break;
+    }
+    if (n.args.size() < need) return EvalResult::Fail(std::string("'") + Spelling(n.op) + "' is missing arguments");
     auto from = [](std::optional<json::Value> v) { return v ? EvalResult::Of(std::move(*v)) : EvalResult{}; };
     switch (n.op) {
       case Op::Lit: return EvalResult::Of(n.lit);

@@ -348,6 +348,14 @@ class Reader {
     if (!i) return Fail(path + "." + key, o.get(key) ? "expected an integer" : "missing"), 0;
     return *i;
   }
+  /// An index or count: an integer that fits 32 bits (ids, lines, branches).
+  int32_t Index(const json::Object& o, const char* key, const std::string& path, int64_t min = 0) {
+    int64_t i = Int(o, key, path);
+    if (failed()) return 0;
+    if (i < min || i > INT32_MAX)
+      return Fail(path + "." + key, fmt::format("{} is out of range", i)), 0;
+    return static_cast<int32_t>(i);
+  }
   double Num(const json::Object& o, const char* key, const std::string& path) {
     auto d = o.getNumber(key);
     if (!d) return Fail(path + "." + key, o.get(key) ? "expected a number" : "missing"), 0;
@@ -379,8 +387,8 @@ class Reader {
     const json::Object* l = Obj(v, path + ".loc");
     if (!l) return loc;
     if (l->get("file")) loc.file = Str(*l, "file", path + ".loc");
-    loc.line = static_cast<unsigned>(Int(*l, "line", path + ".loc"));
-    loc.col = static_cast<unsigned>(Int(*l, "col", path + ".loc"));
+    loc.line = static_cast<unsigned>(Index(*l, "line", path + ".loc"));
+    loc.col = static_cast<unsigned>(Index(*l, "col", path + ".loc"));
     return loc;
   }
   std::vector<Field> Fields(const json::Object& o, const char* key, const std::string& path) {
@@ -408,7 +416,7 @@ class Reader {
       std::string p = fmt::format("{}.guards[{}]", path, i);
       const json::Object* g = Obj(&(*a)[i], p);
       if (!g) return out;
-      out.push_back(Guard{GateId{static_cast<int32_t>(Int(*g, "gate", p))}, static_cast<int32_t>(Int(*g, "branch", p))});
+      out.push_back(Guard{GateId{Index(*g, "gate", p)}, Index(*g, "branch", p)});
     }
     return out;
   }
@@ -440,14 +448,14 @@ class Reader {
         break;
       case Op::Output:
         n.name = Str(*o, "name", path);
-        n.instance = InstanceId{static_cast<int32_t>(Int(*o, "instance", path))};
+        n.instance = InstanceId{Index(*o, "instance", path)};
         n.local = o->getBoolean("local").getValueOr(false);
         break;
       case Op::MapValues:
-        n.map = MapId{static_cast<int32_t>(Int(*o, "map", path))};
+        n.map = MapId{Index(*o, "map", path)};
         break;
       case Op::Choose:
-        n.gate = GateId{static_cast<int32_t>(Int(*o, "gate", path))};
+        n.gate = GateId{Index(*o, "gate", path)};
         n.local = o->getBoolean("local").getValueOr(false);
         break;
       case Op::Record: {
@@ -525,10 +533,12 @@ class Reader {
     if (const json::Array* deps = Arr(*o, "deps", path))
       for (size_t i = 0; i < deps->size(); ++i) {
         auto d = (*deps)[i].getAsInteger();
-        if (!d) return Fail(fmt::format("{}.deps[{}]", path, i), "expected an instance index"), inst;
+        if (!d || *d < 0 || *d > INT32_MAX)
+          return Fail(fmt::format("{}.deps[{}]", path, i), "expected an instance index"), inst;
         inst.deps.push_back(InstanceId{static_cast<int32_t>(*d)});
       }
     inst.estimate_ms = Int(*o, "estimate_ms", path);
+    if (!failed() && inst.estimate_ms < 0) Fail(path + ".estimate_ms", "negative");
     std::string source = Str(*o, "estimate_source", path);
     if (source == "declared") inst.estimate_source = EstimateSource::Declared;
     else if (source == "history") inst.estimate_source = EstimateSource::History;
@@ -548,6 +558,8 @@ class Reader {
       const json::Object* go = Obj(&(*gates)[i], p);
       if (!go) break;
       Gate g;
+      if (auto id = go->getInteger("id"); id && *id != static_cast<int64_t>(i))
+        Fail(p + ".id", fmt::format("is {}, but the gate is at index {}", *id, i));
       g.name = Str(*go, "name", p);
       if (const json::Array* conds = Arr(*go, "conds", p))
         for (size_t j = 0; j < conds->size(); ++j) g.conds.push_back(Expr(&(*conds)[j], fmt::format("{}.conds[{}]", p, j)));
@@ -624,9 +636,11 @@ class Reader {
             s.resources.push_back(Resource{k, *amount});
           }
         }
-        s.retry = static_cast<int>(Int(*so, "retry", p));
+        s.retry = Index(*so, "retry", p);
         s.timeout_ms = OptInt(*so, "timeout_ms", p);
         s.estimate_ms = OptInt(*so, "estimate_ms", p);
+        if (s.timeout_ms && *s.timeout_ms <= 0) Fail(p + ".timeout_ms", "must be positive");
+        if (s.estimate_ms && *s.estimate_ms < 0) Fail(p + ".estimate_ms", "negative");
         s.cache = Bool(*so, "cache", p);
         s.loc = Loc(*so, p);
         if (!stage_index.emplace(s.name, static_cast<int32_t>(i)).second)

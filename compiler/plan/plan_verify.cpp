@@ -3,6 +3,7 @@
 // runtime refuses any plan that fails here, so a hand-edited or truncated
 // plan gives an error, never a crash.
 #include <deque>
+#include <map>
 
 #include "fmt/format.h"
 #include "plan/plan.h"
@@ -24,7 +25,15 @@ class Verifier {
       for (size_t c = 0; c < gate.conds.size(); ++c)
         CheckExpr(gate.conds[c], fmt::format("{}.conds[{}]", path, c), Scope::Plan, nullptr);
       CheckGuards(gate.guards, path, plan_.gates);
+      CheckGateOrder(gate, g, path, false);
     }
+    // Instance names are how logs, reports and the run store tell them apart.
+    std::map<std::string, size_t> names;
+    for (size_t i = 0; i < plan_.instances.size(); ++i)
+      if (auto [it, inserted] = names.emplace(plan_.instances[i].name, i); !inserted)
+        Problem(fmt::format("instances[{}]: the name '{}' is already used by instances[{}]", i,
+                            plan_.instances[i].name, it->second));
+    for (size_t i = 0; i < plan_.params.size(); ++i) CheckParamValue(plan_.params[i], fmt::format("params[{}]", i));
     for (size_t i = 0; i < plan_.instances.size(); ++i)
       CheckInstance(plan_.instances[i], fmt::format("instances[{}]", i), nullptr);
     for (size_t m = 0; m < plan_.maps.size(); ++m) {
@@ -38,6 +47,7 @@ class Verifier {
         for (size_t c = 0; c < map.gates[g].conds.size(); ++c)
           CheckExpr(map.gates[g].conds[c], fmt::format("{}.conds[{}]", gp, c), Scope::Template, nullptr, &map);
         CheckGuards(map.gates[g].guards, gp, map.gates);
+        CheckGateOrder(map.gates[g], g, gp, true);
       }
       for (size_t i = 0; i < map.instances.size(); ++i)
         CheckInstance(map.instances[i], fmt::format("{}.instances[{}]", path, i), &map);
@@ -81,6 +91,68 @@ class Verifier {
         Problem(fmt::format("{}[{}]: type '{}' names no record of the plan", path, i, fields[i].type.Spell()));
   }
 
+  // A gate may depend only on earlier gates (its guards and the `choose`
+  // values its conditions read), so gates can be decided in order; and its
+  // conditions are bools.
+  void CheckGateOrder(const Gate& gate, size_t index, const std::string& path, bool local) {
+    for (const Guard& g : gate.guards)
+      if (g.gate.value >= static_cast<int32_t>(index))
+        Problem(fmt::format("{}.guards: guarded by gate {}, which does not come before it", path, g.gate.value));
+    for (size_t c = 0; c < gate.conds.size(); ++c) {
+      if (!gate.conds[c].valid() || gate.conds[c].value >= static_cast<int32_t>(plan_.exprs.size())) continue;
+      const Type& t = plan_.Get(gate.conds[c]).type;
+      if (t.kind != Type::Bool && t.kind != Type::Json)
+        Problem(fmt::format("{}.conds[{}]: a condition must be a bool, not {}", path, c, t.Spell()));
+      std::vector<ExprId> work{gate.conds[c]};
+      while (!work.empty()) {
+        ExprId e = work.back();
+        work.pop_back();
+        if (!e.valid() || e.value >= static_cast<int32_t>(plan_.exprs.size())) continue;
+        const ExprNode& n = plan_.Get(e);
+        if (n.op == Op::Choose && n.local == local && n.gate.value >= static_cast<int32_t>(index))
+          Problem(fmt::format("{}.conds[{}]: reads the choice of gate {}, which does not come before it", path, c,
+                              n.gate.value));
+        if (n.op == Op::MapValues) continue;
+        for (ExprId a : n.args) work.push_back(a);
+      }
+    }
+  }
+
+  // A param's value has the JSON shape of its type.
+  void CheckParamValue(const plan::Param& p, const std::string& path) {
+    if (p.value.getAsNull()) {
+      if (!p.required && p.type.kind != Type::Optional && p.type.kind != Type::Json && p.type.kind != Type::None)
+        Problem(path + ".value: null, but the param is not required");
+      return;
+    }
+    if (!ValueFits(p.value, p.type)) Problem(fmt::format("{}.value: not a value of type {}", path, p.type.Spell()));
+  }
+
+  bool ValueFits(const llvm::json::Value& v, const Type& t) const {
+    switch (t.kind) {
+      case Type::Int:
+      case Type::Duration:
+      case Type::Size: return v.getAsInteger().hasValue();
+      case Type::Float: return v.getAsNumber().hasValue();
+      case Type::Bool: return v.getAsBoolean().hasValue();
+      case Type::String:
+      case Type::File:
+      case Type::Dir: return v.getAsString().hasValue();
+      case Type::None: return v.getAsNull().hasValue();
+      case Type::Optional: return v.getAsNull() || ValueFits(v, t.elem[0]);
+      case Type::List: {
+        const llvm::json::Array* a = v.getAsArray();
+        if (!a) return false;
+        for (const auto& e : *a)
+          if (!ValueFits(e, t.elem[0])) return false;
+        return true;
+      }
+      case Type::Record: return v.getAsObject() != nullptr;
+      case Type::Json: return true;
+    }
+    return true;
+  }
+
   void CheckStage(const Stage& s, const std::string& path) {
     CheckFields(s.inputs, path + ".inputs");
     CheckFields(s.outputs, path + ".outputs");
@@ -105,8 +177,8 @@ class Verifier {
       const Gate& gate = pool[g.gate.value];
       int32_t branches = static_cast<int32_t>(gate.conds.size()) + (gate.has_else ? 1 : 0);
       if (g.branch < 0 || g.branch >= branches)
-        Problem(fmt::format("{}.guards[{}]: gate {} has {} branches, not {}", path, i, g.gate.value, branches,
-                            g.branch + 1));
+        Problem(fmt::format("{}.guards[{}]: branch {} of gate {}, which has branches 0 to {}", path, i, g.branch,
+                            g.gate.value, branches - 1));
     }
   }
 
@@ -148,6 +220,10 @@ class Verifier {
       const ExprNode& n = plan_.Get(it.e);
       const Map* child_map = it.map;
       Scope child_scope = it.scope;
+      if (std::string arity = CheckArity(n); !arity.empty()) {
+        Problem(p + ": " + arity);
+        continue;
+      }
       switch (n.op) {
         case Op::Output: {
           if (it.scope == Scope::Stage) {
@@ -222,27 +298,108 @@ class Verifier {
     }
   }
 
+  // How many arguments each operation takes; "" when `n` has the right number.
+  static std::string CheckArity(const ExprNode& n) {
+    auto want = [&](size_t lo, size_t hi) -> std::string {
+      if (n.args.size() >= lo && n.args.size() <= hi) return "";
+      return lo == hi ? fmt::format("'{}' takes {} argument{}, not {}", Spelling(n.op), lo, lo == 1 ? "" : "s",
+                                    n.args.size())
+                      : fmt::format("'{}' takes {} to {} arguments, not {}", Spelling(n.op), lo, hi, n.args.size());
+    };
+    switch (n.op) {
+      case Op::Lit:
+      case Op::Param:
+      case Op::Output:
+      case Op::Var:
+      case Op::Input:
+      case Op::OutPath: return want(0, 0);
+      case Op::MapValues:
+      case Op::Member:
+      case Op::Neg:
+      case Op::Not: return want(1, 1);
+      case Op::Index:
+      case Op::Add:
+      case Op::Sub:
+      case Op::Mul:
+      case Op::Div:
+      case Op::Mod:
+      case Op::Lt:
+      case Op::Le:
+      case Op::Gt:
+      case Op::Ge:
+      case Op::Eq:
+      case Op::Ne:
+      case Op::And:
+      case Op::Or:
+      case Op::Coalesce: return want(2, 2);
+      case Op::Builtin: {
+        static const std::map<std::string, std::pair<size_t, size_t>> kArity = {
+            {"len", {1, 1}}, {"range", {1, 2}}, {"min", {1, SIZE_MAX}}, {"max", {1, SIZE_MAX}},
+            {"sum", {1, 1}}, {"abs", {1, 1}},   {"round", {1, 1}},      {"str", {1, 1}},
+            {"int", {1, 1}}, {"float", {1, 1}}, {"join", {1, 2}},       {"basename", {1, 1}}};
+        auto it = kArity.find(n.name);
+        if (it == kArity.end()) return fmt::format("no builtin named '{}'", n.name);
+        return want(it->second.first, it->second.second);
+      }
+      default: return "";
+    }
+  }
+
   // Kahn's algorithm over every "must come before" relation: deps, data
-  // references, and the outputs gates and maps read.
+  // references, the outputs gates read, and, for maps, the outputs their list
+  // and template read. Nodes: instances, then one node per map. Each map
+  // template is checked the same way over its own instances and gates.
   void CheckAcyclic() {
-    size_t n = plan_.instances.size();
-    std::vector<std::vector<int32_t>> succ(n);
-    std::vector<int32_t> indegree(n, 0);
-    auto edge = [&](InstanceId from, size_t to) {
-      succ[from.value].push_back(static_cast<int32_t>(to));
+    size_t n = plan_.instances.size(), m = plan_.maps.size();
+    std::vector<std::vector<int32_t>> succ(n + m);
+    std::vector<int32_t> indegree(n + m, 0);
+    auto edge = [&](int32_t from, size_t to) {
+      succ[from].push_back(static_cast<int32_t>(to));
       ++indegree[to];
+    };
+    // What an expression waits for: instances, and maps whose values it reads.
+    auto reads = [&](ExprId root, std::vector<int32_t>& out) {
+      std::vector<ExprId> work{root};
+      while (!work.empty()) {
+        const ExprNode& x = plan_.Get(work.back());
+        work.pop_back();
+        if (x.op == Op::Output && !x.local) out.push_back(x.instance.value);
+        if (x.op == Op::MapValues) out.push_back(static_cast<int32_t>(n + x.map.value));
+        for (ExprId a : x.args) work.push_back(a);
+      }
+    };
+    auto gate_reads = [&](const std::vector<Guard>& guards, std::vector<int32_t>& out) {
+      std::vector<const Gate*> todo;
+      for (const Guard& g : guards) todo.push_back(&plan_.gates[g.gate.value]);
+      while (!todo.empty()) {  // gates only guard later gates: this ends
+        const Gate* g = todo.back();
+        todo.pop_back();
+        for (ExprId c : g->conds) reads(c, out);
+        for (const Guard& o : g->guards) todo.push_back(&plan_.gates[o.gate.value]);
+      }
     };
     for (size_t i = 0; i < n; ++i) {
       const Instance& inst = plan_.instances[i];
-      for (InstanceId d : inst.deps) edge(d, i);
-      std::vector<InstanceId> refs;
-      for (const auto& a : inst.args) CollectOutputRefs(plan_, a.value, refs);
-      for (const Guard& g : inst.guards)
-        for (ExprId c : plan_.gates[g.gate.value].conds) CollectOutputRefs(plan_, c, refs);
-      for (InstanceId r : refs) edge(r, i);
+      std::vector<int32_t> from;
+      for (InstanceId d : inst.deps) from.push_back(d.value);
+      for (const auto& a : inst.args) reads(a.value, from);
+      gate_reads(inst.guards, from);
+      for (int32_t f : from) edge(f, i);
+    }
+    for (size_t k = 0; k < m; ++k) {
+      const Map& map = plan_.maps[k];
+      std::vector<int32_t> from;
+      reads(map.over, from);
+      for (const auto& inst : map.instances)
+        for (const auto& a : inst.args) reads(a.value, from);
+      for (const auto& g : map.gates)
+        for (ExprId c : g.conds) reads(c, from);
+      gate_reads(map.guards, from);
+      for (int32_t f : from) edge(f, n + k);
+      CheckTemplateAcyclic(map, fmt::format("maps[{}]", k));
     }
     std::deque<int32_t> ready;
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n + m; ++i)
       if (indegree[i] == 0) ready.push_back(static_cast<int32_t>(i));
     size_t seen = 0;
     while (!ready.empty()) {
@@ -252,12 +409,35 @@ class Verifier {
       for (int32_t s : succ[v])
         if (--indegree[s] == 0) ready.push_back(s);
     }
-    if (seen == n) return;
-    for (size_t i = 0; i < n; ++i)
+    if (seen == n + m) return;
+    for (size_t i = 0; i < n + m; ++i)
       if (indegree[i] > 0) {
-        Problem(fmt::format("instances[{}] ('{}') is on a dependency cycle", i, plan_.instances[i].name));
+        Problem(i < n ? fmt::format("instances[{}] ('{}') is on a dependency cycle", i, plan_.instances[i].name)
+                      : fmt::format("maps[{}] ('{}') is on a dependency cycle", i - n, plan_.maps[i - n].name));
         return;
       }
+  }
+
+  // Inside a template: deps and local output references must come from
+  // earlier template instances, which rules out cycles.
+  void CheckTemplateAcyclic(const Map& map, const std::string& path) {
+    for (size_t j = 0; j < map.instances.size(); ++j) {
+      std::vector<int32_t> from;
+      for (InstanceId d : map.instances[j].deps) from.push_back(d.value);
+      std::vector<ExprId> work;
+      for (const auto& a : map.instances[j].args) work.push_back(a.value);
+      while (!work.empty()) {
+        const ExprNode& x = plan_.Get(work.back());
+        work.pop_back();
+        if (x.op == Op::Output && x.local) from.push_back(x.instance.value);
+        for (ExprId a : x.args) work.push_back(a);
+      }
+      for (int32_t f : from)
+        if (f >= static_cast<int32_t>(j))
+          Problem(fmt::format("{}.instances[{}] ('{}') depends on template instance {}, which does not come before it "
+                              "(a dependency cycle)",
+                              path, j, map.instances[j].name, f));
+    }
   }
 
   const Plan& plan_;

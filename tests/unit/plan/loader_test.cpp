@@ -253,7 +253,7 @@ TEST_F(Loader, RejectsADanglingInstanceInAnOutputReference) {
   data["instance"] = 99;
   EXPECT_EQ(Error(), "bad.plan: bad plan: instances[1].args.data: instance 99 does not exist");
   data["instance"] = -1;
-  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[1].args.data: instance -1 does not exist");
+  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[1].args.data.instance: -1 is out of range");
 }
 
 TEST_F(Loader, RejectsAReferenceToAnOutputTheStageDoesNotHave) {
@@ -278,11 +278,11 @@ TEST_F(Loader, RejectsADanglingGateInAGuard) {
 TEST_F(Loader, RejectsABranchIndexOutOfRange) {
   // Gate 0 has a condition and an else: branches 0 and 1.
   Guard(2, 0)["branch"] = 2;
-  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[2].guards[0]: gate 0 has 2 branches, not 3");
+  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[2].guards[0]: branch 2 of gate 0, which has branches 0 to 1");
   Guard(2, 0)["branch"] = 1;
   EXPECT_EQ(Error(), "<accepted>");
   Gate(0)["else"] = false;  // now branch 1 is gone
-  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[2].guards[0]: gate 0 has 1 branches, not 2");
+  EXPECT_EQ(Error(), "bad.plan: bad plan: instances[2].guards[0]: branch 1 of gate 0, which has branches 0 to 0");
 }
 
 TEST_F(Loader, RejectsAChooseWithTheWrongNumberOfValues) {
@@ -340,7 +340,7 @@ TEST_F(Loader, RejectsAResourceThatIsNotANumber) {
 
 TEST_F(Loader, RejectsNegativeRetries) {
   Stage(1)["retry"] = -2;
-  EXPECT_EQ(Error(), "bad.plan: bad plan: stages[1].retry: negative");
+  EXPECT_EQ(Error(), "bad.plan: bad plan: stages[1].retry: -2 is out of range");
 }
 
 TEST_F(Loader, RejectsTwoStagesWithOneName) {
