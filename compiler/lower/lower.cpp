@@ -131,7 +131,12 @@ class Lowerer {
   // ---- plan pieces
   int PlanStage(int sema_stage);
   std::vector<plan::TemplatePart> Template(const ast::Expr& e, int module);
-  std::string UniqueName(const std::string& base);
+  /// The name of an instance (or a sub-pipeline call's prefix) for the call
+  /// at `call`: the callee's name, `#k` for the k-th call site of that name
+  /// in this pipeline body, then the loop suffix ([i] for static loops, @k for
+  /// while iterations, [*] inside a map template). One site keeps its number
+  /// across iterations, so names from different sites never collide.
+  std::string SiteName(const ast::Call& call, const std::string& callee);
   plan::SourceLoc Loc(SourceRange r) const;
   std::string LineOf(SourceRange r) const { return std::to_string(sm_.GetLineCol(r.file, r.begin).line); }
   void BuildParams();
@@ -167,7 +172,9 @@ class Lowerer {
 
   std::map<int, int> stage_index_;  // sema stage -> plan stage
   std::map<std::string, plan::Type> record_types_;
-  llvm::StringMap<int> name_counts_;
+  llvm::StringMap<int> name_counts_;                        // call sites per callee name
+  std::map<std::pair<std::string, const ast::Call*>, int> call_sites_;
+  std::set<std::string> used_names_;
   std::vector<std::optional<json::Value>> param_values_;
   std::vector<int> param_state_;  // 0 unevaluated, 1 evaluating, 2 done
   std::set<std::string> structural_;
@@ -431,9 +438,18 @@ ExprId Lowerer::ArgValue(const ast::Call& call, const sema::Port& port, int call
   return Lit(nullptr, TypeOf(port.type));
 }
 
-std::string Lowerer::UniqueName(const std::string& base) {
-  int n = ++name_counts_[base];
-  return n == 1 ? base : fmt::format("{}#{}", base, n);
+std::string Lowerer::SiteName(const ast::Call& call, const std::string& callee) {
+  std::string base = frame_->prefix + callee;
+  auto [it, inserted] = call_sites_.try_emplace({frame_->prefix, &call}, 0);
+  if (inserted) it->second = ++name_counts_[base];
+  std::string name = (it->second == 1 ? base : fmt::format("{}#{}", base, it->second)) + frame_->suffix;
+  // A site lowered twice in one place cannot happen; keep names unique anyway.
+  if (!used_names_.insert(name).second) {
+    int k = 2;
+    while (!used_names_.insert(fmt::format("{}~{}", name, k)).second) ++k;
+    name = fmt::format("{}~{}", name, k);
+  }
+  return name;
 }
 
 plan::SourceLoc Lowerer::Loc(SourceRange r) const {
@@ -449,7 +465,7 @@ ExprId Lowerer::LowerStageCall(const ast::Call& e, int stage) {
   plan::Instance inst;
   inst.stage = PlanStage(stage);
   for (const auto& port : info.inputs) inst.args.push_back({port.name, ArgValue(e, port, info.module)});
-  inst.name = UniqueName(frame_->prefix + info.decl->name + frame_->suffix + (map_ ? "[*]" : ""));
+  inst.name = SiteName(e, info.decl->name);
   inst.guards = guards_;
   inst.loc = Loc(e.callee_range);
   std::vector<plan::Instance>& pool = map_ ? map_->instances : plan_.instances;
@@ -480,7 +496,7 @@ ExprId Lowerer::LowerPipelineCall(const ast::Call& e, int pipeline) {
   callee.caller = frame_;
   callee.call_site = e.range;
   callee.pipeline = info.decl->name;
-  callee.prefix = UniqueName(frame_->prefix + info.decl->name + frame_->suffix) + ".";
+  callee.prefix = SiteName(e, info.decl->name) + ".";
   for (size_t i = 0; i < inputs.size() && i < info.input_bindings.size(); ++i) Set(info.input_bindings[i], inputs[i]);
   Frame* caller = frame_;
   frame_ = &callee;
@@ -574,7 +590,7 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
   bool local = map_ != nullptr;
   plan::GateId gate{static_cast<int32_t>(GatePool().size())};
   plan::Gate g;
-  g.name = "if@" + LineOf(s.range);
+  g.name = "if@" + LineOf(s.range) + frame_->suffix;
   g.conds = conds;
   g.has_else = s.else_body.has_value();
   g.guards = guards_;
@@ -684,7 +700,7 @@ void Lowerer::LowerFor(const ast::ForStmt& s) {
     return;
   }
   plan::Map m;
-  m.name = "for@" + LineOf(s.range);
+  m.name = "for@" + LineOf(s.range) + frame_->suffix;
   m.over = list;
   m.var = s.var;
   m.guards = guards_;
@@ -698,7 +714,10 @@ void Lowerer::LowerFor(const ast::ForStmt& s) {
   for (const auto& kv : env_) map_outer_.insert(kv.first);
   auto saved_guards = std::move(guards_);
   guards_.clear();
+  std::string saved_suffix = frame_->suffix;
+  frame_->suffix += "[*]";  // the runtime names the copies [0], [1], ...
   LowerBlock(s.body);
+  frame_->suffix = saved_suffix;
   guards_ = std::move(saved_guards);
   map_ = nullptr;
   map_index_ = -1;
@@ -776,7 +795,7 @@ void Lowerer::LowerWhile(const ast::WhileStmt& s) {
     std::optional<plan::GateId> gate;
     if (!IsLit(c)) {
       plan::Gate g;
-      g.name = fmt::format("while@{}#{}", LineOf(s.range), k);
+      g.name = fmt::format("while@{}{}#{}", LineOf(s.range), saved_suffix, k);
       g.conds = {c};
       g.guards = guards_;
       g.loc = Loc(s.range);

@@ -453,23 +453,26 @@ void ComputeDependencies(plan::Plan& p) {
   }
 }
 
-size_t ReduceDependencies(plan::Plan& p, Explain* explain) {
-  size_t n = p.instances.size();
+namespace {
+// Removes the deps of each instance that another of its deps already reaches.
+// Deps point to lower indices (lowering creates instances in order), so the
+// search for ancestors can stop below the lowest dep.
+size_t ReducePool(std::vector<plan::Instance>& pool, size_t* before_out) {
+  size_t n = pool.size();
   std::vector<uint32_t> stamp(n, 0);
   uint32_t round = 0;
   size_t before = 0, removed = 0;
   std::vector<int32_t> work;
   for (size_t v = 0; v < n; ++v) {
-    auto& deps = p.instances[v].deps;
+    auto& deps = pool[v].deps;
     before += deps.size();
     if (deps.size() < 2) continue;
     ++round;
     int32_t lowest = deps.front().value;
     for (InstanceId d : deps) lowest = std::min(lowest, d.value);
-    // Strict ancestors of the deps (reached through some dep's own deps).
     work.clear();
     for (InstanceId d : deps)
-      for (InstanceId a : p.instances[d.value].deps)
+      for (InstanceId a : pool[d.value].deps)
         if (a.value >= lowest && stamp[a.value] != round) {
           stamp[a.value] = round;
           work.push_back(a.value);
@@ -477,7 +480,7 @@ size_t ReduceDependencies(plan::Plan& p, Explain* explain) {
     while (!work.empty()) {
       int32_t u = work.back();
       work.pop_back();
-      for (InstanceId a : p.instances[u].deps)
+      for (InstanceId a : pool[u].deps)
         if (a.value >= lowest && stamp[a.value] != round) {
           stamp[a.value] = round;
           work.push_back(a.value);
@@ -488,10 +491,24 @@ size_t ReduceDependencies(plan::Plan& p, Explain* explain) {
                deps.end());
     removed += old - deps.size();
   }
-  if (explain)
-    explain->Add("transitive-reduction",
-                 removed ? fmt::format("removed {} of {} dependency edges: each is implied by a longer path", removed, before)
-                         : fmt::format("all {} dependency edges are needed: none is implied by a longer path", before));
+  *before_out += before;
+  return removed;
+}
+}  // namespace
+
+size_t ReduceDependencies(plan::Plan& p, Explain* explain) {
+  size_t before = 0;
+  size_t removed = ReducePool(p.instances, &before);
+  for (auto& m : p.maps) removed += ReducePool(m.instances, &before);
+  if (explain) {
+    if (removed)
+      explain->Add("transitive-reduction", fmt::format("removed {} of {} dependency edge{}: each is implied by a longer path",
+                                                       removed, before, before == 1 ? "" : "s"));
+    else
+      explain->Add("transitive-reduction",
+                   before == 1 ? "the one dependency edge is needed"
+                               : fmt::format("all {} dependency edges are needed: none is implied by a longer path", before));
+  }
   return removed;
 }
 
@@ -501,14 +518,15 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
   int declared = 0, measured = 0, defaulted = 0;
   auto estimate = [&](plan::Instance& inst) {
     const plan::Stage& s = p.stages[inst.stage];
-    if (s.estimate_ms) {
-      inst.estimate_ms = *s.estimate_ms;
-      inst.estimate_source = plan::EstimateSource::Declared;
-      ++declared;
-    } else if (history && history->median_ms.count(s.name)) {
+    // SPEC: `estimate` is "for priorities until measured": a measurement wins.
+    if (history && history->median_ms.count(s.name)) {
       inst.estimate_ms = static_cast<int64_t>(history->median_ms.at(s.name));
       inst.estimate_source = plan::EstimateSource::History;
       ++measured;
+    } else if (s.estimate_ms) {
+      inst.estimate_ms = *s.estimate_ms;
+      inst.estimate_source = plan::EstimateSource::Declared;
+      ++declared;
     } else {
       inst.estimate_ms = default_estimate_ms;
       inst.estimate_source = plan::EstimateSource::Default;
@@ -518,11 +536,49 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
   for (auto& inst : p.instances) estimate(inst);
   for (auto& m : p.maps)
     for (auto& inst : m.instances) estimate(inst);
-  // Longest path to the end, over the DAG of deps, in reverse topological order.
+  // Each map template's own longest path (its copies run side by side).
+  std::vector<double> template_path(p.maps.size(), 0);
+  for (size_t k = 0; k < p.maps.size(); ++k) {
+    plan::Map& m = p.maps[k];
+    std::vector<double> lm(m.instances.size(), 0);
+    for (size_t j = m.instances.size(); j-- > 0;) {  // deps point backwards
+      lm[j] += m.instances[j].estimate_ms / 1000.0;
+      m.instances[j].priority_s = lm[j];
+      template_path[k] = std::max(template_path[k], lm[j]);
+      for (InstanceId d : m.instances[j].deps) lm[d.value] = std::max(lm[d.value], lm[j]);
+    }
+  }
+  // Longest path to the end over instances and maps (a map stands for its
+  // template's longest path, between what it reads and who reads its
+  // values), in reverse topological order (Boost.Graph).
+  size_t n = p.instances.size();
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
-  Graph g(p.instances.size());
-  for (size_t v = 0; v < p.instances.size(); ++v)
+  Graph g(n + p.maps.size());
+  std::vector<double> own(n + p.maps.size(), 0);
+  for (size_t v = 0; v < n; ++v) {
+    own[v] = p.instances[v].estimate_ms / 1000.0;
     for (InstanceId d : p.instances[v].deps) boost::add_edge(d.value, v, g);
+  }
+  for (size_t k = 0; k < p.maps.size(); ++k) {
+    own[n + k] = template_path[k];
+    std::vector<InstanceId> producers;
+    plan::CollectOutputRefs(p, p.maps[k].over, producers);
+    for (const auto& inst : p.maps[k].instances)
+      for (const auto& a : inst.args) plan::CollectOutputRefs(p, a.value, producers);
+    for (InstanceId pr : producers) boost::add_edge(pr.value, n + k, g);
+  }
+  for (size_t v = 0; v < n; ++v) {  // readers of map values
+    std::vector<ExprId> work;
+    for (const auto& a : p.instances[v].args) work.push_back(a.value);
+    std::set<int32_t> maps;
+    while (!work.empty()) {
+      const ExprNode& x = p.Get(work.back());
+      work.pop_back();
+      if (x.op == Op::MapValues) maps.insert(x.map.value);
+      for (ExprId a : x.args) work.push_back(a);
+    }
+    for (int32_t k : maps) boost::add_edge(n + k, v, g);
+  }
   std::vector<Graph::vertex_descriptor> order;  // reverse topological order
   try {
     boost::topological_sort(g, std::back_inserter(order));
@@ -530,8 +586,8 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
     if (explain) explain->Add("priorities", "the dependency graph has a cycle: priorities not assigned");
     return;
   }
-  std::vector<double> longest(p.instances.size(), 0);
-  std::vector<int32_t> next(p.instances.size(), -1);
+  std::vector<double> longest(n + p.maps.size(), 0);
+  std::vector<int32_t> next(n + p.maps.size(), -1);
   for (auto v : order) {  // successors come first in this order
     double best = 0;
     auto [e, end] = boost::out_edges(v, g);
@@ -539,23 +595,20 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
       auto s = boost::target(*e, g);
       if (longest[s] > best) best = longest[s], next[v] = static_cast<int32_t>(s);
     }
-    longest[v] = p.instances[v].estimate_ms / 1000.0 + best;
-    p.instances[v].priority_s = longest[v];
+    longest[v] = own[v] + best;
+    if (v < n) p.instances[v].priority_s = longest[v];
   }
-  for (auto& m : p.maps) {  // within a template: its own longest paths
-    std::vector<double> lm(m.instances.size(), 0);
-    for (size_t j = m.instances.size(); j-- > 0;) {
-      lm[j] += m.instances[j].estimate_ms / 1000.0;
-      m.instances[j].priority_s = lm[j];
-      for (InstanceId d : m.instances[j].deps) lm[d.value] = std::max(lm[d.value], lm[j]);
-    }
-  }
+  // Inside a template, what follows the map counts too.
+  for (size_t k = 0; k < p.maps.size(); ++k)
+    for (auto& inst : p.maps[k].instances) inst.priority_s += longest[n + k] - own[n + k];
   if (!explain) return;
   int32_t start = -1;
-  for (size_t v = 0; v < p.instances.size(); ++v)
+  for (size_t v = 0; v < longest.size(); ++v)
     if (start < 0 || longest[v] > longest[start]) start = static_cast<int32_t>(v);
   std::vector<std::string> path;
-  for (int32_t v = start; v >= 0; v = next[v]) path.push_back(p.instances[v].name);
+  for (int32_t v = start; v >= 0; v = next[v])
+    path.push_back(static_cast<size_t>(v) < n ? p.instances[v].name
+                                               : p.maps[v - n].name + " (each element)");
   std::string chain;
   for (size_t i = 0; i < path.size() && i < 12; ++i) chain += (i ? " -> " : "") + path[i];
   if (path.size() > 12) chain += fmt::format(" -> ... ({} more)", path.size() - 12);

@@ -352,11 +352,15 @@ std::string FormatValue(const json::Value& value, const Type& type) {
   if (type.kind == Type::Duration || type.kind == Type::Size) {
     if (auto i = value.getAsInteger()) return UnitText(*i, type.kind == Type::Duration);
   }
-  if (auto i = value.getAsInteger()) return std::to_string(*i);
-  if (auto d = value.getAsNumber()) {
-    std::string s = fmt::format("{}", *d);
-    return s;
+  if (type.kind == Type::Float) {  // 1.0 stays a float: "1.0", not "1"
+    if (auto d = value.getAsNumber()) {
+      std::string s = fmt::format("{}", *d);
+      if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+      return s;
+    }
   }
+  if (auto i = value.getAsInteger()) return std::to_string(*i);
+  if (auto d = value.getAsNumber()) return fmt::format("{}", *d);
   if (const json::Array* arr = value.getAsArray()) {
     Type elem = type.kind == Type::List ? type.elem[0] : Type::Scalar(Type::Json);
     std::string s;

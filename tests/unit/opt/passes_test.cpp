@@ -179,14 +179,46 @@ pipeline main {
   EXPECT_EQ(h.Find("slow")->estimate_source, plan::EstimateSource::Declared);
   EXPECT_EQ(h.Find("plain")->estimate_source, plan::EstimateSource::Default);
   EXPECT_THAT(Explained(explain, "priorities"), HasSubstr("critical path, 12m estimated: slow -> quick -> plain"));
-  // Measured history wins over the default, never over a declared estimate.
+  // A measurement wins over the default and over a declared estimate
+  // (SPEC: `estimate` is "for priorities until measured").
   opt::History history;
   history.median_ms["plain"] = 5000;
   history.median_ms["slow"] = 1000;
   opt::AssignPriorities(h.plan(), &history, 60000, nullptr);
   EXPECT_EQ(h.Find("plain")->estimate_source, plan::EstimateSource::History);
   EXPECT_DOUBLE_EQ(prio("plain"), 5);
-  EXPECT_EQ(h.Find("slow")->estimate_ms, 600000);
+  EXPECT_EQ(h.Find("slow")->estimate_source, plan::EstimateSource::History);
+  EXPECT_EQ(h.Find("slow")->estimate_ms, 1000);
+  EXPECT_EQ(h.Find("quick")->estimate_source, plan::EstimateSource::Declared);
+}
+
+TEST(PrioritiesTest, MapTemplatesCountOnTheCriticalPath) {
+  PlanHelper h(R"(
+stage split(x: int) -> (parts: list<int>) {
+  estimate 1m
+  run "s {x} {parts}"
+}
+stage work(x: int) -> (y: int) {
+  estimate 10m
+  run "w {x} {y}"
+}
+stage merge(ys: list<int>) {
+  estimate 1m
+  run "m {ys}"
+}
+pipeline main {
+  let s = split(x: 1)
+  for p in s.parts { let w = work(x: p) }
+  merge(ys: w.y)
+})");
+  ASSERT_TRUE(h.ok());
+  opt::Explain explain;
+  h.Optimize(&explain, {});
+  // split, then each element's work (10m, side by side), then merge.
+  EXPECT_DOUBLE_EQ(h.Find("split")->priority_s, 12 * 60);
+  EXPECT_DOUBLE_EQ(h.Find("merge")->priority_s, 60);
+  EXPECT_DOUBLE_EQ(h.plan().maps[0].instances[0].priority_s, 11 * 60);
+  EXPECT_THAT(Explained(explain, "priorities"), HasSubstr("12m estimated: split -> for@16 (each element) -> merge"));
 }
 
 TEST(PrioritiesTest, ReadsMediansFromTheRunStore) {
