@@ -16,6 +16,7 @@
 #pragma GCC diagnostic pop
 
 #include "fmt/format.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace flow::opt {
 
@@ -402,9 +403,12 @@ void ComputeDependencies(plan::Plan& p) {
     // reads (deps of template instances index the template).
     auto local_reads = [&](const std::vector<ExprId>& roots, std::set<int32_t>& out) {
       std::vector<ExprId> work = roots;
+      llvm::DenseSet<int32_t> visited;
       while (!work.empty()) {
-        const ExprNode& n = p.Get(work.back());
+        ExprId visit_id = work.back();
         work.pop_back();
+        if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+        const ExprNode& n = p.Get(visit_id);
         if (n.op == Op::Output && n.local) out.insert(n.instance.value);
         for (ExprId x : n.args) work.push_back(x);
       }
@@ -436,10 +440,13 @@ void ComputeDependencies(plan::Plan& p) {
   for (auto& inst : p.instances) {
     std::vector<InstanceId> reads;
     std::vector<ExprId> work;
+    llvm::DenseSet<int32_t> visited;
     for (const auto& a : inst.args) work.push_back(a.value);
     while (!work.empty()) {
-      const ExprNode& n = p.Get(work.back());
+      ExprId visit_id = work.back();
       work.pop_back();
+      if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+      const ExprNode& n = p.Get(visit_id);
       if (n.op == Op::Output && !n.local) reads.push_back(n.instance);
       if (n.op == Op::MapValues) reads.insert(reads.end(), map_reads[n.map.value].begin(), map_reads[n.map.value].end());
       if (n.op == Op::Choose && !n.local)
@@ -569,11 +576,14 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
   }
   for (size_t v = 0; v < n; ++v) {  // readers of map values
     std::vector<ExprId> work;
+    llvm::DenseSet<int32_t> visited;
     for (const auto& a : p.instances[v].args) work.push_back(a.value);
     std::set<int32_t> maps;
     while (!work.empty()) {
-      const ExprNode& x = p.Get(work.back());
+      ExprId visit_id = work.back();
       work.pop_back();
+      if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+      const ExprNode& x = p.Get(visit_id);
       if (x.op == Op::MapValues) maps.insert(x.map.value);
       for (ExprId a : x.args) work.push_back(a);
     }

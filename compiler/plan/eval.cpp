@@ -4,6 +4,7 @@
 #include "plan/eval.h"
 
 #include <cmath>
+#include <unordered_map>
 
 #include "fmt/format.h"
 #include "llvm/Support/Path.h"
@@ -49,6 +50,14 @@ class Evaluator {
   EvalResult Eval(ExprId id) {
     if (!id.valid() || id.value >= static_cast<int32_t>(plan_.exprs.size()))
       return EvalResult::Fail("missing expression");
+    // Expressions share subexpressions: evaluate each node once.
+    if (auto it = memo_.find(id.value); it != memo_.end()) return it->second;
+    EvalResult r = EvalNode(id);
+    memo_[id.value] = r;
+    return r;
+  }
+
+  EvalResult EvalNode(ExprId id) {
     const ExprNode& n = plan_.Get(id);
     // Plans are verified before they are evaluated, but never trust an
     // argument count: a wrong one must not crash.
@@ -339,6 +348,7 @@ class Evaluator {
 
   const Plan& plan_;
   const EvalEnv& env_;
+  std::unordered_map<int32_t, EvalResult> memo_;
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 // Plan types: spellings of types and operations, reference collection.
 #include "plan/plan.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 namespace flow::plan {
 
 namespace {
@@ -73,9 +75,11 @@ const char* Spelling(EstimateSource s) {
 
 void CollectOutputRefs(const Plan& plan, ExprId expr, std::vector<InstanceId>& out) {
   std::vector<ExprId> work{expr};
+  llvm::DenseSet<int32_t> visited;
   while (!work.empty()) {
     ExprId e = work.back();
     work.pop_back();
+    if (!visited.insert(e.value).second) continue;  // shared subexpression: once
     if (!e.valid() || e.value >= static_cast<int32_t>(plan.exprs.size())) continue;
     const ExprNode& n = plan.Get(e);
     if (n.op == Op::Output && !n.local) out.push_back(n.instance);

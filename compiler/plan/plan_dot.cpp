@@ -4,6 +4,7 @@
 #include <set>
 
 #include "fmt/format.h"
+#include "llvm/ADT/DenseSet.h"
 #include "plan/plan.h"
 
 namespace flow::plan {
@@ -23,9 +24,11 @@ std::string Quote(const std::string& s) {
 std::map<int32_t, std::set<std::string>> Reads(const Plan& plan, ExprId expr, bool local) {
   std::map<int32_t, std::set<std::string>> out;
   std::vector<ExprId> work{expr};
+  llvm::DenseSet<int32_t> visited;
   while (!work.empty()) {
     ExprId e = work.back();
     work.pop_back();
+    if (!visited.insert(e.value).second) continue;  // shared subexpression: once
     const ExprNode& n = plan.Get(e);
     if (n.op == Op::Output && n.local == local) out[n.instance.value].insert(n.name);
     for (ExprId a : n.args) work.push_back(a);
@@ -106,10 +109,13 @@ std::string ToDot(const Plan& plan) {
   for (size_t i = 0; i < plan.instances.size(); ++i) {
     std::set<std::pair<int32_t, int32_t>> seen;
     std::vector<ExprId> work;
+    llvm::DenseSet<int32_t> visited;
     for (const auto& a : plan.instances[i].args) work.push_back(a.value);
     while (!work.empty()) {
-      const ExprNode& n = plan.Get(work.back());
+      ExprId visit_id = work.back();
       work.pop_back();
+      if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+      const ExprNode& n = plan.Get(visit_id);
       if (n.op == Op::MapValues)
         for (auto& [src, names] : Reads(plan, n.args[0], true))
           if (seen.insert({n.map.value, src}).second)

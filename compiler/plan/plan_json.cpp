@@ -3,8 +3,10 @@
 // errors that name the JSON path of the problem.
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "fmt/format.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "plan/plan.h"
 
@@ -25,6 +27,7 @@ class Writer {
   Writer(const Plan& plan, llvm::raw_ostream& os, bool pretty) : plan_(plan), j_(os, pretty ? 1 : 0) {}
 
   void Write() {
+    FindShared();
     j_.object([&] {
       j_.attribute("format", kPlanFormat);
       j_.attribute("version", kPlanVersion);
@@ -47,6 +50,17 @@ class Writer {
             j_.attributeArray("fields", [&] { Fields(r.fields); });
           });
       });
+      // Subexpressions used in more than one place, written once (an `if` in
+      // a loop can make a value's tree exponentially larger than its DAG).
+      if (!shared_order_.empty())
+        j_.attributeArray("shared", [&] {
+          for (size_t k = 0; k < shared_order_.size(); ++k) {
+            writing_shared_ = shared_order_[k];
+            Expr(ExprId{shared_order_[k]});
+            shared_id_[shared_order_[k]] = static_cast<int32_t>(k);  // later uses refer to it
+          }
+          writing_shared_ = -1;
+        });
       j_.attributeArray("stages", [&] {
         for (const auto& s : plan_.stages) Stage(s);
       });
@@ -104,6 +118,70 @@ class Writer {
     });
   }
 
+  // Marks the nodes that more than one parent (or root) uses and that have
+  // arguments (leaves are small enough to repeat), in an order where each
+  // comes after the shared nodes it uses.
+  void FindShared() {
+    std::vector<uint32_t> refs(plan_.exprs.size(), 0);
+    std::vector<bool> seen(plan_.exprs.size(), false);
+    std::vector<ExprId> roots;
+    for (const auto& s : plan_.stages) {
+      for (const auto& part : s.command)
+        if (part.expr.valid()) roots.push_back(part.expr);
+      for (const auto& e : s.env)
+        for (const auto& part : e.value)
+          if (part.expr.valid()) roots.push_back(part.expr);
+    }
+    for (const auto& i : plan_.instances)
+      for (const auto& a : i.args) roots.push_back(a.value);
+    for (const auto& g : plan_.gates) roots.insert(roots.end(), g.conds.begin(), g.conds.end());
+    for (const auto& m : plan_.maps) {
+      roots.push_back(m.over);
+      for (const auto& i : m.instances)
+        for (const auto& a : i.args) roots.push_back(a.value);
+      for (const auto& g : m.gates) roots.insert(roots.end(), g.conds.begin(), g.conds.end());
+    }
+    // Post-order over the DAG: children before parents.
+    std::vector<int32_t> post;
+    for (ExprId r : roots) {
+      ++refs[r.value];
+      std::vector<std::pair<int32_t, size_t>> stack;
+      if (!seen[r.value]) {
+        seen[r.value] = true;
+        stack.push_back({r.value, 0});
+      }
+      while (!stack.empty()) {
+        auto& [id, next] = stack.back();
+        const ExprNode& n = plan_.exprs[id];
+        if (next < n.args.size()) {
+          int32_t c = n.args[next++].value;
+          ++refs[c];
+          if (!seen[c]) {
+            seen[c] = true;
+            stack.push_back({c, 0});
+          }
+          continue;
+        }
+        post.push_back(id);
+        stack.pop_back();
+      }
+    }
+    for (int32_t id : post)
+      if (refs[id] > 1 && !plan_.exprs[id].args.empty()) shared_order_.push_back(id);
+    for (int32_t id : shared_order_) shared_id_[id] = -1;  // known, not yet written
+  }
+
+  // A shared node already written: its reference.
+  bool WriteSharedRef(ExprId id) {
+    auto it = shared_id_.find(id.value);
+    if (it == shared_id_.end() || it->second < 0 || id.value == writing_shared_) return false;
+    j_.object([&] {
+      j_.attribute("op", "shared");
+      j_.attribute("id", it->second);
+    });
+    return true;
+  }
+
   // Expressions nest as deep as the source; an explicit stack keeps deep
   // ones from exhausting the C++ stack.
   void Expr(ExprId root) {
@@ -113,7 +191,9 @@ class Writer {
       std::vector<size_t> order;  // argument order (records: by field name)
     };
     std::vector<Frame> stack;
-    auto open = [&](ExprId id) {
+    // Returns false when it wrote a reference to a shared node instead.
+    auto open = [&](ExprId id) -> bool {
+      if (WriteSharedRef(id)) return false;
       const ExprNode& n = plan_.Get(id);
       j_.objectBegin();
       j_.attribute("op", Spelling(n.op));
@@ -149,15 +229,16 @@ class Writer {
         j_.arrayBegin();
       }
       stack.push_back(std::move(f));
+      return true;
     };
-    open(root);
+    if (!open(root)) return;
     while (!stack.empty()) {
       Frame& f = stack.back();
       const ExprNode& n = plan_.Get(f.id);
       if (f.next < f.order.size()) {
         size_t i = f.order[f.next++];
         if (n.op == Op::Record) j_.attributeBegin(n.fields[i]);
-        open(n.args[i]);
+        if (!open(n.args[i]) && n.op == Op::Record) j_.attributeEnd();
         continue;
       }
       if (n.op == Op::Record) {
@@ -257,13 +338,16 @@ class Writer {
   // for readers that want the graph without walking expressions.
   void Edges() {
     std::vector<ExprId> work;
+    llvm::DenseSet<int32_t> visited;
     for (size_t to = 0; to < plan_.instances.size(); ++to) {
       std::map<int32_t, std::set<std::string>> from;
       work.clear();
+      visited.clear();
       for (const auto& a : plan_.instances[to].args) work.push_back(a.value);
       while (!work.empty()) {
         ExprId e = work.back();
         work.pop_back();
+        if (!visited.insert(e.value).second) continue;  // shared subexpression: once
         const ExprNode& n = plan_.Get(e);
         if (n.op == Op::Output && !n.local) from[n.instance.value].insert(n.name);
         if (n.op == Op::MapValues) continue;  // inside a template: not top-level edges
@@ -282,6 +366,9 @@ class Writer {
 
   const Plan& plan_;
   json::OStream j_;
+  std::vector<int32_t> shared_order_;
+  std::unordered_map<int32_t, int32_t> shared_id_;  // node -> index in "shared" (-1: not yet written)
+  int32_t writing_shared_ = -1;
 };
 
 }  // namespace
@@ -426,6 +513,13 @@ class Reader {
     if (!o) return {};
     std::string op_name = Str(*o, "op", path);
     if (failed()) return {};
+    if (op_name == "shared") {  // a subexpression written once in "shared"
+      int32_t k = Index(*o, "id", path);
+      if (failed()) return {};
+      if (static_cast<size_t>(k) >= shared_.size())
+        return Fail(path + ".id", fmt::format("shared expression {} is not defined before this", k)), ExprId{};
+      return shared_[k];
+    }
     auto op = OpFromSpelling(op_name);
     if (!op) return Fail(path + ".op", "unknown operation '" + op_name + "'"), ExprId{};
     ExprNode n;
@@ -605,6 +699,12 @@ class Reader {
         if (!ro) break;
         plan_.records.push_back(Record{Str(*ro, "name", p), Fields(*ro, "fields", p)});
       }
+    if (const json::Value* sv = o->get("shared")) {
+      const json::Array* shared = sv->getAsArray();
+      if (!shared) return void(Fail("plan.shared", "expected an array"));
+      for (size_t i = 0; i < shared->size() && !failed(); ++i)
+        shared_.push_back(Expr(&(*shared)[i], fmt::format("shared[{}]", i)));
+    }
     std::map<std::string, int32_t> stage_index;
     if (const json::Array* stages = Arr(*o, "stages", "plan"))
       for (size_t i = 0; i < stages->size() && !failed(); ++i) {
@@ -674,6 +774,7 @@ class Reader {
  private:
   Plan& plan_;
   std::string error_;
+  std::vector<ExprId> shared_;
 };
 
 }  // namespace

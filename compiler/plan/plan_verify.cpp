@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fmt/format.h"
+#include "llvm/ADT/DenseSet.h"
 #include "plan/plan.h"
 
 namespace flow::plan {
@@ -104,9 +105,11 @@ class Verifier {
       if (t.kind != Type::Bool && t.kind != Type::Json)
         Problem(fmt::format("{}.conds[{}]: a condition must be a bool, not {}", path, c, t.Spell()));
       std::vector<ExprId> work{gate.conds[c]};
+      llvm::DenseSet<int32_t> visited;
       while (!work.empty()) {
         ExprId e = work.back();
         work.pop_back();
+        if (!visited.insert(e.value).second) continue;  // shared subexpression: once
         if (!e.valid() || e.value >= static_cast<int32_t>(plan_.exprs.size())) continue;
         const ExprNode& n = plan_.Get(e);
         if (n.op == Op::Choose && n.local == local && n.gate.value >= static_cast<int32_t>(index))
@@ -212,6 +215,11 @@ class Verifier {
     while (!work.empty()) {
       Item it = std::move(work.back());
       work.pop_back();
+      // Expressions share subexpressions: check each node once per scope.
+      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(it.e.value)) << 24) |
+                     (static_cast<uint64_t>(it.scope) << 20) |
+                     static_cast<uint64_t>(it.map ? (it.map - plan_.maps.data()) & 0xFFFFF : 0xFFFFF);
+      if (!checked_.insert(key).second) continue;
       const std::string& p = it.p;
       if (!it.e.valid() || it.e.value >= static_cast<int32_t>(plan_.exprs.size())) {
         Problem(p + ": missing expression");
@@ -360,9 +368,12 @@ class Verifier {
     // What an expression waits for: instances, and maps whose values it reads.
     auto reads = [&](ExprId root, std::vector<int32_t>& out) {
       std::vector<ExprId> work{root};
+      llvm::DenseSet<int32_t> visited;
       while (!work.empty()) {
-        const ExprNode& x = plan_.Get(work.back());
+        ExprId visit_id = work.back();
         work.pop_back();
+        if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+        const ExprNode& x = plan_.Get(visit_id);
         if (x.op == Op::Output && !x.local) out.push_back(x.instance.value);
         if (x.op == Op::MapValues) out.push_back(static_cast<int32_t>(n + x.map.value));
         for (ExprId a : x.args) work.push_back(a);
@@ -425,10 +436,13 @@ class Verifier {
       std::vector<int32_t> from;
       for (InstanceId d : map.instances[j].deps) from.push_back(d.value);
       std::vector<ExprId> work;
+      llvm::DenseSet<int32_t> visited;
       for (const auto& a : map.instances[j].args) work.push_back(a.value);
       while (!work.empty()) {
-        const ExprNode& x = plan_.Get(work.back());
+        ExprId visit_id = work.back();
         work.pop_back();
+        if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
+        const ExprNode& x = plan_.Get(visit_id);
         if (x.op == Op::Output && x.local) from.push_back(x.instance.value);
         for (ExprId a : x.args) work.push_back(a);
       }
@@ -442,6 +456,7 @@ class Verifier {
 
   const Plan& plan_;
   std::vector<std::string> problems_;
+  llvm::DenseSet<uint64_t> checked_;
   const std::vector<Instance> empty_;
 };
 

@@ -2,6 +2,7 @@
 // Loads source files into llvm::SourceMgr buffers.
 #include "source/source_manager.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 namespace flow {
@@ -9,6 +10,20 @@ namespace flow {
 std::optional<FileId> SourceManager::Load(const std::string& path,
                                           std::string* error,
                                           const std::string& display) {
+  // Only regular files: a device or a pipe may never end (/dev/zero).
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status)) {
+    *error = ec.message();
+    return std::nullopt;
+  }
+  if (status.type() != llvm::sys::fs::file_type::regular_file) {
+    *error = "not a regular file";
+    return std::nullopt;
+  }
+  if (status.getSize() >= (uint64_t{1} << 30)) {
+    *error = "larger than 1 GiB";
+    return std::nullopt;
+  }
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/true);
   if (!buffer) {

@@ -354,18 +354,26 @@ bool CheckEncoding(FileId file, std::string_view text, DiagSink& sink) {
 // Bracket nesting and runs of prefix operators are the inputs that make a
 // recursive-descent parser recurse without bound; refuse them up front.
 bool CheckNesting(antlr4::CommonTokenStream& tokens, const OffsetMap& map, DiagSink& sink) {
-  int depth = 0, prefix_run = 0;
+  // Prefix operators also nest through precedence (`not 1 == not 1 == ...`
+  // recurses once per `not`), so their number per statement is bounded too;
+  // statements begin at keywords and braces.
+  int depth = 0, prefix_run = 0, prefix_in_statement = 0;
   for (antlr4::Token* t : tokens.getTokens()) {
     size_t type = t->getType();
     if (type == FP::LPAREN || type == FP::LBRACK || type == FP::LBRACE) ++depth;
     if (type == FP::RPAREN || type == FP::RBRACK || type == FP::RBRACE) depth = std::max(0, depth - 1);
-    prefix_run = (type == FP::MINUS || type == FP::NOT) ? prefix_run + 1 : 0;
-    if (depth > kMaxBracketNesting || prefix_run > kMaxPrefixRun) {
+    bool prefix = type == FP::MINUS || type == FP::NOT;
+    prefix_run = prefix ? prefix_run + 1 : 0;
+    if (IsTopKeyword(type) || IsStatementKeyword(type) || type == FP::LBRACE || type == FP::RBRACE)
+      prefix_in_statement = 0;
+    if (prefix) ++prefix_in_statement;
+    if (depth > kMaxBracketNesting || prefix_run > kMaxPrefixRun || prefix_in_statement > kMaxPrefixPerStatement) {
       SourceRange r{map.file, map.Byte(t->getStartIndex()), map.Byte(t->getStopIndex() + 1)};
       sink.Emit(DiagKind::NestingTooDeep, r,
-                depth > kMaxBracketNesting
-                    ? fmt::format("brackets nested more than {} levels deep", kMaxBracketNesting)
-                    : fmt::format("more than {} prefix operators in a row", kMaxPrefixRun));
+                depth > kMaxBracketNesting ? fmt::format("brackets nested more than {} levels deep", kMaxBracketNesting)
+                : prefix_run > kMaxPrefixRun
+                    ? fmt::format("more than {} prefix operators in a row", kMaxPrefixRun)
+                    : fmt::format("more than {} '-' and 'not' operators in one statement", kMaxPrefixPerStatement));
       return false;
     }
   }
@@ -390,7 +398,14 @@ class FileParser {
 
   ast::Module Run() {
     if (!CheckEncoding(file_, text_, sink_)) return std::move(module_);
-    AntlrParse p(text_, map_);
+    // A UTF-8 byte order mark is not text: parse after it (columns count from
+    // the first character after it, as editors show them).
+    std::string_view body = text_;
+    if (body.substr(0, 3) == "\xEF\xBB\xBF") {
+      body.remove_prefix(3);
+      map_ = MakeMap(file_, 3, body);
+    }
+    AntlrParse p(body, map_);
     p.tokens.fill();
     if (!CheckNesting(p.tokens, map_, sink_)) return std::move(module_);
     while (!errors_.TooMany()) {
@@ -617,6 +632,7 @@ class FileParser {
     const OffsetMap* saved_listener_map = current_map_;
     current_map_ = &sub;
     const OffsetMap* saved = b.SwapMap(&sub);
+    b.SetInInterpolation(true);
     size_t outer_errors = errors_.PieceErrors();
     AntlrParse p(inner, sub);
     p.tokens.fill();
@@ -634,6 +650,7 @@ class FileParser {
                                                 b.NextId());
     }
     b.SwapMap(saved);
+    b.SetInInterpolation(false);
     current_map_ = saved_listener_map;
     errors_.SetPieceErrors(outer_errors);
     return result;

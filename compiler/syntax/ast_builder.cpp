@@ -395,9 +395,10 @@ ast::ExprPtr AstBuilder::BuildExpr(FP::ExprContext* ctx) {
   SourceRange range = RangeOf(ctx);
   if (ctx->exception) return MakeError(range);
   if (depth_ >= kMaxExprDepth) {
-    if (depth_ == kMaxExprDepth)
+    if (!depth_reported_)
       sink_.Emit(DiagKind::NestingTooDeep, range,
                  fmt::format("expression nested more than {} levels deep", kMaxExprDepth));
+    depth_reported_ = true;  // once per file: the rest is the same mistake
     return MakeError(range);
   }
   struct DepthGuard {
@@ -538,7 +539,7 @@ ast::ExprPtr AstBuilder::BuildString(antlr4::Token* tok) {
   auto lit = New<ast::StringLit>(range, NextId());
   bool triple = tok->getType() == FP::TRIPLE_STRING;
   lit->triple = triple;
-  if (range.file != map_->file || map_->base != 0 || range.end > text_.size()) {
+  if (in_interpolation_ || range.end > text_.size()) {
     // A string inside an interpolation: the outer string ended at its quote.
     sink_.Emit(DiagKind::BadInterpolation, range,
                "a string literal cannot appear inside '{...}' of another string");

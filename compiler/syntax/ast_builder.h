@@ -83,13 +83,17 @@ class AstBuilder {
     std::swap(map, map_);
     return map;
   }
+  /// Brackets the building of a `{...}` interpolation's expression.
+  void SetInInterpolation(bool on) { in_interpolation_ = on; }
 
   SourceRange RangeOf(antlr4::ParserRuleContext* ctx) const;
   /// A token's text, sliced from the file; "" for tokens error recovery made up.
   std::string Text(antlr4::Token* tok) const;
   std::string Text(antlr4::tree::TerminalNode* node) const { return node ? Text(node->getSymbol()) : std::string(); }
   SourceRange RangeOf(antlr4::Token* tok) const;
-  SourceRange RangeOf(antlr4::tree::TerminalNode* node) const { return RangeOf(node->getSymbol()); }
+  SourceRange RangeOf(antlr4::tree::TerminalNode* node) const {
+    return RangeOf(node ? node->getSymbol() : nullptr);  // null after error recovery
+  }
   ast::ExprId NextId() { return ast::ExprId{module_.num_exprs++}; }
 
  private:
@@ -108,6 +112,8 @@ class AstBuilder {
   DiagSink& sink_;
   InterpolationParser parse_interpolation_;
   int depth_ = 0;  // expression nesting, capped at kMaxExprDepth
+  bool depth_reported_ = false;
+  bool in_interpolation_ = false;
   enum Site { kSiteStatement, kSiteExpr, kSitePrimary, kSiteStageItem, kNumSites };
   AltCache alts_[kNumSites];
 };

@@ -11,6 +11,7 @@ namespace flow::syntax {
 /// Limits that keep hostile input from exhausting the stack or the screen.
 inline constexpr int kMaxBracketNesting = 256;
 inline constexpr int kMaxPrefixRun = 256;
+inline constexpr int kMaxPrefixPerStatement = 10000;
 inline constexpr int kMaxExprDepth = 10000;
 inline constexpr size_t kMaxErrorsPerFile = 50;
 inline constexpr size_t kMaxFileBytes = size_t{1} << 30;
