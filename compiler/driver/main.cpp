@@ -126,10 +126,8 @@ int main(int argc, char** argv) {
       auto start = std::chrono::steady_clock::now();
       flow::driver::RunFrontend(sm, file, sink, load, result);
       explain.seconds.push_back({"front end", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
-      // Lint also lowers (without writing anything) when there is a
-      // pipeline to lower: some mistakes show only once pipelines are inlined.
-      bool lower = compile || (opt_lint && result.program && result.program->FindPipeline(opt_entry));
-      if (lower && !sink.has_errors()) plan = flow::driver::CompileToPlan(result, sm, compile_options, sink, &explain, &notes);
+      if (compile && !sink.has_errors())
+        plan = flow::driver::CompileToPlan(result, sm, compile_options, sink, &explain, &notes);
     });
     std::vector<flow::Diagnostic> diags = sink.diagnostics();
     if (opt_no_warnings)

@@ -55,6 +55,7 @@ Program Checker::Run() {
   pipeline_calls_.resize(prog_.pipelines.size());
   for (size_t p = 0; p < prog_.pipelines.size(); ++p) CheckPipelineBody(static_cast<int>(p));
   CheckRecursion();
+  CheckStaticInputs();
   if (options_.warn_unused) ReportUnused();
   return std::move(prog_);
 }

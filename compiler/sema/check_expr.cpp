@@ -457,7 +457,10 @@ TypeId Checker::CheckCall(const ast::Call& e, bool& is_static) {
   PipelineInfo& pl = prog_.pipelines[it->second.index];
   pl.used = true;
   Facts().call_target[e.id.value] = CallTarget{CallTarget::Pipeline, it->second.index};
-  if (pipeline_ >= 0) pipeline_calls_[pipeline_].push_back({it->second.index, e.callee_range});
+  if (pipeline_ >= 0) {
+    pipeline_calls_[pipeline_].push_back({it->second.index, e.callee_range});
+    calls_of_pipelines_.push_back({pipeline_, it->second.index, module_, &e});
+  }
   CheckCallArgs(e, pl.inputs, fmt::format("pipeline '{}'", e.callee), pl.decl->name_range);
   return pl.outputs_type;
 }

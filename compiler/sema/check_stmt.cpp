@@ -2,6 +2,9 @@
 // Pipeline bodies: bindings and their scopes (SPEC 1.4: names bound in an
 // `if` become T? unless bound in every branch, names bound in a `for` become
 // list<T>), assignment to `var`s, outputs and loop bounds.
+#include <set>
+#include <tuple>
+
 #include "llvm/ADT/StringRef.h"
 #include "sema/checker.h"
 
@@ -273,6 +276,10 @@ void Checker::CheckWhile(const ast::WhileStmt& s) {
       auto& d = Error(DiagKind::NonConstantBound, s.bound->range,
                       "the bound after 'max' must be known at compile time");
       d.fix_hint = "use a literal or an expression over params and pipeline inputs, not a stage output";
+    } else if (pipeline_ >= 0) {
+      std::vector<int> inputs;
+      InputsReadBy(*s.bound, inputs);
+      for (int i : inputs) static_inputs_.try_emplace({pipeline_, i}, s.bound->range);
     } else if (auto* neg = llvm::dyn_cast<ast::Unary>(s.bound.get()); neg && neg->op == ast::UnaryOp::Neg) {
       Error(DiagKind::BadBound, s.bound->range, "the bound after 'max' cannot be negative");
     }
@@ -280,6 +287,74 @@ void Checker::CheckWhile(const ast::WhileStmt& s) {
   PushScope();
   CheckBlock(s.body);
   PopScope();
+}
+
+void Checker::InputsReadBy(const ast::Expr& e, std::vector<int>& inputs) {
+  const PipelineInfo& info = prog_.pipelines[pipeline_];
+  std::vector<const ast::Expr*> work{&e};
+  while (!work.empty()) {
+    const ast::Expr* x = work.back();
+    work.pop_back();
+    if (auto* n = llvm::dyn_cast<ast::NameRef>(x)) {
+      int b = Facts().name_binding[n->id.value];
+      for (size_t i = 0; i < info.input_bindings.size(); ++i)
+        if (info.input_bindings[i] == b) inputs.push_back(static_cast<int>(i));
+    } else if (auto* m = llvm::dyn_cast<ast::Member>(x)) {
+      work.push_back(m->base.get());
+    } else if (auto* ix = llvm::dyn_cast<ast::Index>(x)) {
+      work.push_back(ix->base.get()), work.push_back(ix->index.get());
+    } else if (auto* u = llvm::dyn_cast<ast::Unary>(x)) {
+      work.push_back(u->operand.get());
+    } else if (auto* b = llvm::dyn_cast<ast::Binary>(x)) {
+      work.push_back(b->lhs.get()), work.push_back(b->rhs.get());
+    } else if (auto* l = llvm::dyn_cast<ast::ListLit>(x)) {
+      for (const auto& el : l->elements) work.push_back(el.get());
+    } else if (auto* c = llvm::dyn_cast<ast::Call>(x)) {
+      for (const auto& a : c->args) work.push_back(a.value.get());
+    } else if (auto* s = llvm::dyn_cast<ast::StringLit>(x)) {
+      for (const auto& p : s->parts)
+        if (p.expr) work.push_back(p.expr.get());
+    }
+  }
+}
+
+void Checker::CheckStaticInputs() {
+  // Until nothing changes: a caller passing its own input on to a static
+  // input makes that input static too.
+  std::set<std::tuple<const ast::Call*, int>> reported;
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (const PipelineCall& pc : calls_of_pipelines_) {
+      const PipelineInfo& callee = prog_.pipelines[pc.callee];
+      for (size_t i = 0; i < callee.inputs.size(); ++i) {
+        auto need = static_inputs_.find({pc.callee, static_cast<int>(i)});
+        if (need == static_inputs_.end()) continue;
+        const ast::Arg* arg = nullptr;
+        for (const auto& a : pc.call->args)
+          if (a.name == callee.inputs[i].name) arg = &a;
+        if (!arg) continue;  // the default: static
+        module_ = pc.module;
+        pipeline_ = pc.caller;
+        if (!IsStatic(*arg->value)) {
+          if (reported.insert({pc.call, static_cast<int>(i)}).second) {
+            auto& d = Error(DiagKind::NonConstantBound, arg->value->range,
+                            fmt::format("input '{}' of pipeline '{}' bounds a while loop, so it must be known at "
+                                        "compile time; this value comes from a stage output",
+                                        callee.inputs[i].name, callee.decl->name));
+            d.notes.push_back({need->second, "the loop it bounds"});
+          }
+          continue;
+        }
+        std::vector<int> inputs;
+        InputsReadBy(*arg->value, inputs);
+        for (int j : inputs)
+          if (static_inputs_.try_emplace({pc.caller, j}, need->second).second) changed = true;
+      }
+    }
+  }
+  module_ = 0;
+  pipeline_ = -1;
 }
 
 }  // namespace flow::sema

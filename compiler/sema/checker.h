@@ -3,6 +3,7 @@
 // shared by check*.cpp. Not part of sema's interface.
 #pragma once
 
+#include <map>
 #include <optional>
 
 #include "diag/diagnostic.h"
@@ -47,6 +48,11 @@ class Checker {
   void CheckFor(const ast::ForStmt& s);
   void CheckWhile(const ast::WhileStmt& s);
   void CheckRecursion();
+  /// Inputs of a pipeline that bound a `while` must get compile-time values
+  /// at every call; checked once all bodies are known (callers may pass them
+  /// on from their own inputs).
+  void CheckStaticInputs();
+  void InputsReadBy(const ast::Expr& e, std::vector<int>& inputs);
   void ReportUnused();
 
   // ---- expressions (check_expr.cpp)
@@ -114,6 +120,14 @@ class Checker {
   size_t pipeline_depth_ = 0;  // scopes_.size() at the pipeline body's top level
   llvm::StringMap<SourceRange> outputs_set_;
   std::vector<std::vector<std::pair<int, SourceRange>>> pipeline_calls_;
+  struct PipelineCall {
+    int caller;  // pipeline whose body has the call
+    int callee;
+    int module;
+    const ast::Call* call;
+  };
+  std::vector<PipelineCall> calls_of_pipelines_;
+  std::map<std::pair<int, int>, SourceRange> static_inputs_;  // (pipeline, input) -> the bound that needs it
 };
 
 }  // namespace flow::sema
