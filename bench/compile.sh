@@ -30,7 +30,7 @@ measure() {  # name, command...
 }
 echo "for over range(0, $n), 3 stages per iteration ($((3 * n)) instances):"
 measure "  flowc -o plan" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history
-measure "  flowc -o plan --compact" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --compact
+measure "  flowc -o plan --pretty" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --pretty
 "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --time-passes 2>&1 | sed 's/^/    /'
 echo "  plan file: $(du -h "$out/fanout.plan" | cut -f1)"
 echo "flat chain of $n calls:"

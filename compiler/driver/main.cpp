@@ -48,8 +48,8 @@ cl::opt<std::string> opt_entry("entry", cl::desc("The pipeline to compile (defau
 cl::opt<bool> opt_no_optimize("O0", cl::desc("Skip the optimizations that change the plan's shape (dead branches, "
                                              "common calls, edge reduction)"),
                               cl::cat(kCategory));
-cl::opt<bool> opt_compact("compact", cl::desc("Write the plan file on one line (smaller; the same JSON)"),
-                          cl::cat(kCategory));
+cl::opt<bool> opt_pretty("pretty", cl::desc("Indent the plan that -o writes (--emit plan always does)"),
+                         cl::cat(kCategory));
 cl::opt<bool> opt_time_passes("time-passes", cl::desc("Print how long each phase and pass took (to stderr)"),
                               cl::cat(kCategory));
 cl::opt<bool> opt_no_history("no-history", cl::desc("Ignore measured durations in .flow/ for priorities"),
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
       continue;
     }
     auto write_start = std::chrono::steady_clock::now();
-    if (opt_emit == Emit::Plan) flow::plan::WriteJson(*plan, llvm::outs(), /*pretty=*/!opt_compact);
+    if (opt_emit == Emit::Plan) flow::plan::WriteJson(*plan, llvm::outs(), /*pretty=*/true);
     if (opt_emit == Emit::Dot) llvm::outs() << flow::plan::ToDot(*plan);
     if (opt_explain) {
       llvm::outs() << "lowering:\n";
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
       {
         llvm::raw_fd_ostream out(tmp, ec);
         if (!ec) {
-          flow::plan::WriteJson(*plan, out, /*pretty=*/!opt_compact);
+          flow::plan::WriteJson(*plan, out, /*pretty=*/opt_pretty);
           out.close();
           if (out.has_error()) ec = out.error();
         }

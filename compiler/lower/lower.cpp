@@ -15,6 +15,7 @@
 #include "fmt/format.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "opt/passes.h"
 #include "plan/eval.h"
 #include "syntax/lexer.h"
@@ -46,6 +47,7 @@ class Lowerer {
     std::string prefix;  // "measure." inside a call of pipeline measure
     std::string suffix;  // "[2]" for static loop iterations, "@3" for while iterations
     llvm::StringMap<ExprId> outputs;
+    int id = 0;               // identifies the frame (call sites are per frame)
     Frame* caller = nullptr;  // the frame of the call that inlined this one
     SourceRange call_site;    // and the call
     std::string pipeline;
@@ -173,8 +175,9 @@ class Lowerer {
   std::map<int, int> stage_index_;  // sema stage -> plan stage
   std::map<std::string, plan::Type> record_types_;
   llvm::StringMap<int> name_counts_;                        // call sites per callee name
-  std::map<std::pair<std::string, const ast::Call*>, int> call_sites_;
-  std::set<std::string> used_names_;
+  llvm::DenseMap<std::pair<int, const ast::Call*>, int> call_sites_;  // (frame id, call) -> site number
+  llvm::StringSet<> used_names_;
+  int next_frame_id_ = 0;
   std::vector<std::optional<json::Value>> param_values_;
   std::vector<int> param_state_;  // 0 unevaluated, 1 evaluating, 2 done
   std::set<std::string> structural_;
@@ -440,7 +443,7 @@ ExprId Lowerer::ArgValue(const ast::Call& call, const sema::Port& port, int call
 
 std::string Lowerer::SiteName(const ast::Call& call, const std::string& callee) {
   std::string base = frame_->prefix + callee;
-  auto [it, inserted] = call_sites_.try_emplace({frame_->prefix, &call}, 0);
+  auto [it, inserted] = call_sites_.try_emplace({frame_->id, &call}, 0);
   if (inserted) it->second = ++name_counts_[base];
   std::string name = (it->second == 1 ? base : fmt::format("{}#{}", base, it->second)) + frame_->suffix;
   // A site lowered twice in one place cannot happen; keep names unique anyway.
@@ -492,6 +495,7 @@ ExprId Lowerer::LowerPipelineCall(const ast::Call& e, int pipeline) {
   std::vector<ExprId> inputs;
   for (const auto& port : info.inputs) inputs.push_back(ArgValue(e, port, info.module));
   Frame callee;
+  callee.id = ++next_frame_id_;
   callee.module = info.module;
   callee.caller = frame_;
   callee.call_site = e.range;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "fmt/format.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "plan/plan.h"
@@ -187,10 +188,10 @@ class Writer {
   void Expr(ExprId root) {
     struct Frame {
       ExprId id;
-      size_t next;  // next argument to write
-      std::vector<size_t> order;  // argument order (records: by field name)
+      size_t next;                         // next argument to write
+      llvm::SmallVector<uint32_t, 0> order;  // records only: arguments by field name
     };
-    std::vector<Frame> stack;
+    llvm::SmallVector<Frame, 8> stack;
     // Returns false when it wrote a reference to a shared node instead.
     auto open = [&](ExprId id) -> bool {
       if (WriteSharedRef(id)) return false;
@@ -219,8 +220,8 @@ class Writer {
         default: break;
       }
       Frame f{id, 0, {}};
-      for (size_t i = 0; i < n.args.size(); ++i) f.order.push_back(i);
       if (n.op == Op::Record) {
+        for (size_t i = 0; i < n.args.size(); ++i) f.order.push_back(static_cast<uint32_t>(i));
         std::sort(f.order.begin(), f.order.end(), [&](size_t a, size_t b) { return n.fields[a] < n.fields[b]; });
         j_.attributeBegin("fields");
         j_.objectBegin();
@@ -235,8 +236,9 @@ class Writer {
     while (!stack.empty()) {
       Frame& f = stack.back();
       const ExprNode& n = plan_.Get(f.id);
-      if (f.next < f.order.size()) {
-        size_t i = f.order[f.next++];
+      if (f.next < n.args.size()) {
+        size_t i = n.op == Op::Record ? f.order[f.next] : f.next;
+        ++f.next;
         if (n.op == Op::Record) j_.attributeBegin(n.fields[i]);
         if (!open(n.args[i]) && n.op == Op::Record) j_.attributeEnd();
         continue;

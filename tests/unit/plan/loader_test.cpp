@@ -527,7 +527,7 @@ TEST(RoundTrip, PlansCompiledFromGoldenCasesVerifyAndRoundTrip) {
 TEST(RoundTrip, FlowcOutputLoadsInTheRuntime) {
   llvm::SmallString<128> dir;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("flow-plan-roundtrip", dir));
-  for (const char* flag : {"", " --compact"}) {
+  for (const char* flag : {"", " --pretty"}) {
     SCOPED_TRACE(flag);
     std::string out = dir.str().str() + "/ml_sweep.plan";
     std::string cmd = std::string("'") + FLOWC_PATH + "' '" + kExamplesDir + "/ml_sweep.flow' --no-history -o '" + out +
@@ -538,7 +538,7 @@ TEST(RoundTrip, FlowcOutputLoadsInTheRuntime) {
     EXPECT_EQ(p->instances.size(), 9u);
     EXPECT_EQ(p->gates.size(), 1u);
     std::string text = ReadFile(out);
-    EXPECT_EQ(plan::Serialize(*p, /*pretty=*/*flag == '\0'), text);
+    EXPECT_EQ(plan::Serialize(*p, /*pretty=*/*flag != '\0'), text);
   }
   llvm::sys::fs::remove_directories(dir);
 }
