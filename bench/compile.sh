@@ -15,23 +15,11 @@ trap 'rm -rf "$out"' EXIT
 python3 "$root/bench/gen_fanout.py" "$n" > "$out/fanout.flow"
 python3 "$root/bench/gen_chain.py" "$n" > "$out/chain.flow"
 
-measure() {  # name, command...
-  local name=$1; shift
-  local walls=() rsss=()
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e %M" -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || { cat "$out/stderr"; exit 1; }
-    read -r wall rss < "$out/time"
-    walls+=("$wall"); rsss+=("$rss")
-  done
-  local mw mr
-  mw=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  mr=$(printf '%s\n' "${rsss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-44s median %6.2f s   peak %6.0f MB   (runs: %s)\n' "$name" "$mw" "$(echo "$mr/1024" | bc -l)" "${walls[*]}"
-}
+source "$root/bench/measure.sh"
 echo "for over range(0, $n), 3 stages per iteration ($((3 * n)) instances):"
-measure "  flowc -o plan" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history
-measure "  flowc -o plan --pretty" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --pretty
+measure t1 "  flowc -o plan" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history
+measure t2 "  flowc -o plan --pretty" "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --pretty
 "$build/bin/flowc" "$out/fanout.flow" -o "$out/fanout.plan" --no-history --time-passes 2>&1 | sed 's/^/    /'
 echo "  plan file: $(du -h "$out/fanout.plan" | cut -f1)"
 echo "flat chain of $n calls:"
-measure "  flowc -o plan" "$build/bin/flowc" "$out/chain.flow" -o "$out/chain.plan" --no-history --param seed=in.txt
+measure t3 "  flowc -o plan" "$build/bin/flowc" "$out/chain.flow" -o "$out/chain.plan" --no-history --param seed=in.txt

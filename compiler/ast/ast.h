@@ -319,6 +319,35 @@ struct Module {
   int32_t num_exprs = 0;  // ExprIds are [0, num_exprs)
 };
 
+/// Calls `f` on every name reference in `e` (iteratively: expressions can
+/// nest deeply).
+template <typename F>
+void ForEachNameRef(const Expr& e, F&& f) {
+  std::vector<const Expr*> work{&e};
+  while (!work.empty()) {
+    const Expr* x = work.back();
+    work.pop_back();
+    if (auto* r = llvm::dyn_cast<NameRef>(x)) {
+      f(*r);
+    } else if (auto* m = llvm::dyn_cast<Member>(x)) {
+      work.push_back(m->base.get());
+    } else if (auto* i = llvm::dyn_cast<Index>(x)) {
+      work.push_back(i->base.get()), work.push_back(i->index.get());
+    } else if (auto* u = llvm::dyn_cast<Unary>(x)) {
+      work.push_back(u->operand.get());
+    } else if (auto* b = llvm::dyn_cast<Binary>(x)) {
+      work.push_back(b->lhs.get()), work.push_back(b->rhs.get());
+    } else if (auto* l = llvm::dyn_cast<ListLit>(x)) {
+      for (const auto& el : l->elements) work.push_back(el.get());
+    } else if (auto* s = llvm::dyn_cast<StringLit>(x)) {
+      for (const auto& p : s->parts)
+        if (p.expr) work.push_back(p.expr.get());
+    } else if (auto* c = llvm::dyn_cast<Call>(x)) {
+      for (const auto& a : c->args) work.push_back(a.value.get());
+    }
+  }
+}
+
 /// Prints the tree as an indented outline (`flowc --emit ast`), for golden
 /// tests. Locations are printed as line:col.
 void Dump(const Module& m, const SourceManager& sm, llvm::raw_ostream& os);

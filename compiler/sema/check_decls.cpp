@@ -78,29 +78,9 @@ std::vector<int> Checker::OrderParams(const std::vector<int>& binding_of) {
   for (size_t i = 0; i < n; ++i) {
     const ast::Expr* def = prog_.params[i].decl->default_value.get();
     if (!def) continue;
-    std::vector<const ast::Expr*> work{def};
-    while (!work.empty()) {
-      const ast::Expr* e = work.back();
-      work.pop_back();
-      if (auto* r = llvm::dyn_cast<ast::NameRef>(e)) {
-        if (auto it = by_name.find(r->name); it != by_name.end()) uses[i].push_back({it->second, r->range});
-      } else if (auto* m = llvm::dyn_cast<ast::Member>(e)) {
-        work.push_back(m->base.get());
-      } else if (auto* x = llvm::dyn_cast<ast::Index>(e)) {
-        work.push_back(x->base.get()), work.push_back(x->index.get());
-      } else if (auto* u = llvm::dyn_cast<ast::Unary>(e)) {
-        work.push_back(u->operand.get());
-      } else if (auto* b = llvm::dyn_cast<ast::Binary>(e)) {
-        work.push_back(b->lhs.get()), work.push_back(b->rhs.get());
-      } else if (auto* l = llvm::dyn_cast<ast::ListLit>(e)) {
-        for (const auto& el : l->elements) work.push_back(el.get());
-      } else if (auto* s = llvm::dyn_cast<ast::StringLit>(e)) {
-        for (const auto& part : s->parts)
-          if (part.expr) work.push_back(part.expr.get());
-      } else if (auto* c = llvm::dyn_cast<ast::Call>(e)) {
-        for (const auto& a : c->args) work.push_back(a.value.get());
-      }
-    }
+    ast::ForEachNameRef(*def, [&](const ast::NameRef& r) {
+      if (auto it = by_name.find(r.name); it != by_name.end()) uses[i].push_back({it->second, r.range});
+    });
   }
   std::vector<int> order, color(n, 0);
   std::vector<bool> in_cycle(n, false);

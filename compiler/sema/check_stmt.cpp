@@ -291,31 +291,11 @@ void Checker::CheckWhile(const ast::WhileStmt& s) {
 
 void Checker::InputsReadBy(const ast::Expr& e, std::vector<int>& inputs) {
   const PipelineInfo& info = prog_.pipelines[pipeline_];
-  std::vector<const ast::Expr*> work{&e};
-  while (!work.empty()) {
-    const ast::Expr* x = work.back();
-    work.pop_back();
-    if (auto* n = llvm::dyn_cast<ast::NameRef>(x)) {
-      int b = Facts().name_binding[n->id.value];
-      for (size_t i = 0; i < info.input_bindings.size(); ++i)
-        if (info.input_bindings[i] == b) inputs.push_back(static_cast<int>(i));
-    } else if (auto* m = llvm::dyn_cast<ast::Member>(x)) {
-      work.push_back(m->base.get());
-    } else if (auto* ix = llvm::dyn_cast<ast::Index>(x)) {
-      work.push_back(ix->base.get()), work.push_back(ix->index.get());
-    } else if (auto* u = llvm::dyn_cast<ast::Unary>(x)) {
-      work.push_back(u->operand.get());
-    } else if (auto* b = llvm::dyn_cast<ast::Binary>(x)) {
-      work.push_back(b->lhs.get()), work.push_back(b->rhs.get());
-    } else if (auto* l = llvm::dyn_cast<ast::ListLit>(x)) {
-      for (const auto& el : l->elements) work.push_back(el.get());
-    } else if (auto* c = llvm::dyn_cast<ast::Call>(x)) {
-      for (const auto& a : c->args) work.push_back(a.value.get());
-    } else if (auto* s = llvm::dyn_cast<ast::StringLit>(x)) {
-      for (const auto& p : s->parts)
-        if (p.expr) work.push_back(p.expr.get());
-    }
-  }
+  ast::ForEachNameRef(e, [&](const ast::NameRef& n) {
+    int b = Facts().name_binding[n.id.value];
+    for (size_t i = 0; i < info.input_bindings.size(); ++i)
+      if (info.input_bindings[i] == b) inputs.push_back(static_cast<int>(i));
+  });
 }
 
 void Checker::CheckStaticInputs() {
