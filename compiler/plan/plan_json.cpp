@@ -355,12 +355,12 @@ class Writer {
         if (n.op == Op::MapValues) continue;  // inside a template: not top-level edges
         for (ExprId a : n.args) work.push_back(a);
       }
-      for (const auto& [f, outputs] : from)
+      for (const auto& edge : from)  // (no structured binding: clang 14 cannot capture one)
         j_.object([&] {
-          j_.attribute("from", f);
+          j_.attribute("from", edge.first);
           j_.attribute("to", static_cast<int64_t>(to));
           j_.attributeArray("outputs", [&] {
-            for (const auto& o : outputs) j_.value(o);
+            for (const auto& o : edge.second) j_.value(o);
           });
         });
     }
