@@ -380,13 +380,13 @@ class Verifier {
       }
     };
     auto gate_reads = [&](const std::vector<Guard>& guards, std::vector<int32_t>& out) {
-      std::vector<const Gate*> todo;
-      for (const Guard& g : guards) todo.push_back(&plan_.gates[g.gate.value]);
-      while (!todo.empty()) {  // gates only guard later gates: this ends
-        const Gate* g = todo.back();
-        todo.pop_back();
+      std::vector<const Gate*> pending;
+      for (const Guard& g : guards) pending.push_back(&plan_.gates[g.gate.value]);
+      while (!pending.empty()) {  // gates only guard later gates: this ends
+        const Gate* g = pending.back();
+        pending.pop_back();
         for (ExprId c : g->conds) reads(c, out);
-        for (const Guard& o : g->guards) todo.push_back(&plan_.gates[o.gate.value]);
+        for (const Guard& o : g->guards) pending.push_back(&plan_.gates[o.gate.value]);
       }
     };
     for (size_t i = 0; i < n; ++i) {
