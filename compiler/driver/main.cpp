@@ -36,7 +36,7 @@ cl::opt<Format> opt_format("diagnostics-format", cl::desc("How to print diagnost
 enum class Emit { None, Ast, Plan, Dot };
 cl::opt<Emit> opt_emit("emit", cl::desc("Print an intermediate form to standard output"),
                        cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree of the entry file"),
-                                  clEnumValN(Emit::Plan, "plan", "the plan, as the JSON that -o writes"),
+                                  clEnumValN(Emit::Plan, "plan", "the plan's JSON, indented"),
                                   clEnumValN(Emit::Dot, "dot", "the plan as a Graphviz graph")),
                        cl::init(Emit::None), cl::cat(kCategory));
 cl::opt<bool> opt_explain("explain", cl::desc("Say what lowering and each optimization did, in plain words"),
