@@ -77,6 +77,16 @@ ExprId Lowerer::Make(Op op, plan::Type t, std::vector<ExprId> args, std::string 
 }
 
 ExprId Lowerer::MakeMember(ExprId base, const std::string& name, plan::Type t) {
+  // Memoized: member access pushed through a `choose` chain must share the
+  // results, or a var reassigned in branches of a loop doubles every time.
+  auto key = std::make_pair(base.value, name);
+  if (auto it = member_memo_.find(key); it != member_memo_.end()) return it->second;
+  ExprId result = MakeMemberUncached(base, name, std::move(t));
+  member_memo_.emplace(std::move(key), result);
+  return result;
+}
+
+ExprId Lowerer::MakeMemberUncached(ExprId base, const std::string& name, plan::Type t) {
   const ExprNode& b = plan_.Get(base);
   if (b.op == Op::Record)
     for (size_t i = 0; i < b.fields.size(); ++i)

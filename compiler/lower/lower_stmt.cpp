@@ -37,12 +37,15 @@ void Lowerer::LowerStmt(const ast::Stmt& s) {
     }
     case ast::StmtKind::Var: {
       ExprId v = LowerExpr(*llvm::cast<ast::VarStmt>(s).value);
-      if (int b = binding(); b >= 0) Set(b, v);
+      if (int b = binding(); b >= 0) {
+        Set(b, v);
+        if (map_) map_declared_.insert(b);  // declared in the template: each copy has its own
+      }
       return;
     }
     case ast::StmtKind::Assign: {
       ExprId v = LowerExpr(*llvm::cast<ast::AssignStmt>(s).value);
-      if (map_ && map_outer_.count(binding())) {
+      if (map_ && !map_declared_.count(binding())) {
         Error(DiagKind::UnsupportedInMap, s.range,
               "a for loop over a list known only at run time cannot assign to a 'var' (its iterations run in "
               "parallel)");
@@ -75,19 +78,9 @@ void Lowerer::LowerIf(const ast::IfStmt& s) {
   }
   if (failed_) return;
   const sema::ModuleFacts& facts = prog_.facts[frame_->module];
-  // Inside a map template, a condition known now picks its branch now (the
-  // dead-branch pass works on the top level only).
-  if (map_ && all_static) {
-    size_t taken = s.branches.size();
-    for (size_t i = 0; i < conds.size(); ++i)
-      if (plan_.Get(conds[i]).lit.getAsBoolean().getValueOr(false)) {
-        taken = i;
-        break;
-      }
-    if (taken < s.branches.size()) LowerBlock(s.branches[taken].body);
-    else if (s.else_body) LowerBlock(*s.else_body);
-    return;
-  }
+  // Inside a map template, even a condition known now becomes a (local) gate
+  // with literal conditions, so the names its branches bind are lifted the
+  // same way; the runtime decides it without waiting for anything.
   bool local = map_ != nullptr;
   plan::GateId gate{static_cast<int32_t>(GatePool().size())};
   plan::Gate g;
@@ -211,8 +204,7 @@ void Lowerer::LowerFor(const ast::ForStmt& s) {
   if (var >= 0) Set(var, Make(Op::Var, elem_type, {}, s.var));
   map_ = &plan_.maps[index];
   map_index_ = index;
-  map_outer_.clear();
-  for (const auto& kv : env_) map_outer_.insert(kv.first);
+  map_declared_.clear();
   auto saved_guards = std::move(guards_);
   guards_.clear();
   std::string saved_suffix = frame_->suffix;

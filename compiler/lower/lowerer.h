@@ -53,6 +53,8 @@ class Lowerer {
   }
   ExprId Make(Op op, plan::Type t, std::vector<ExprId> args, std::string name = {});
   ExprId MakeMember(ExprId base, const std::string& name, plan::Type t);
+  ExprId MakeMemberUncached(ExprId base, const std::string& name, plan::Type t);
+  std::map<std::pair<int32_t, std::string>, ExprId> member_memo_;
   ExprId MakeIndex(ExprId base, ExprId index, plan::Type t);
   /// `local`: a gate of the map template being filled.
   ExprId MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t, bool local = false);
@@ -158,7 +160,7 @@ class Lowerer {
   bool journaling_ = false;
   std::vector<plan::Guard> guards_;
   plan::Map* map_ = nullptr;  // the map template being filled, if any
-  std::set<int> map_outer_;   // bindings that existed when the template began
+  std::set<int> map_declared_;  // vars declared inside the template being filled
   int map_index_ = -1;
 
   std::map<int, int> stage_index_;  // sema stage -> plan stage

@@ -381,40 +381,86 @@ size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
 // ---------------------------------------------------------- dependencies
 
 void ComputeDependencies(plan::Plan& p) {
-  // What each gate's decision waits for, through the gates guarding it.
-  std::vector<std::vector<InstanceId>> gate_reads(p.gates.size());
-  for (size_t g = 0; g < p.gates.size(); ++g) {
-    for (ExprId c : p.gates[g].conds) plan::CollectOutputRefs(p, c, gate_reads[g]);
-    for (const auto& guard : p.gates[g].guards)
-      if (guard.gate.value < static_cast<int32_t>(g)) {
-        const auto& outer = gate_reads[guard.gate.value];
-        gate_reads[g].insert(gate_reads[g].end(), outer.begin(), outer.end());
+  // What a value waits for: the instances whose outputs it reads, and, for a
+  // `choose`, what its gate's decision waits for; for `map_values`, what the
+  // map waits for. Gates and maps are resolved on demand and memoized
+  // (a gate only reads earlier gates and maps; the verifier checks that).
+  std::vector<std::optional<std::vector<InstanceId>>> gate_memo(p.gates.size()), map_memo(p.maps.size());
+  std::function<const std::vector<InstanceId>&(int32_t)> gate_reads, map_reads;
+  auto reads = [&](const std::vector<ExprId>& roots, std::vector<InstanceId>& out) {
+    std::vector<ExprId> work = roots;
+    llvm::DenseSet<int32_t> visited;
+    while (!work.empty()) {
+      ExprId id = work.back();
+      work.pop_back();
+      if (!visited.insert(id.value).second) continue;  // shared subexpression: once
+      const ExprNode& n = p.Get(id);
+      if (n.op == Op::Output && !n.local) out.push_back(n.instance);
+      if (n.op == Op::Choose && !n.local) {
+        const auto& g = gate_reads(n.gate.value);
+        out.insert(out.end(), g.begin(), g.end());
       }
-  }
-  // What reading a map's results waits for: its list and its template's
-  // outside inputs.
-  std::vector<std::vector<InstanceId>> map_reads(p.maps.size());
-  for (size_t m = 0; m < p.maps.size(); ++m) {
-    plan::CollectOutputRefs(p, p.maps[m].over, map_reads[m]);
-    plan::Map& map = p.maps[m];
-    for (const auto& g : map.gates)
-      for (ExprId c : g.conds) plan::CollectOutputRefs(p, c, map_reads[m]);
-    // Within the template: the local instances each instance or local gate
-    // reads (deps of template instances index the template).
-    auto local_reads = [&](const std::vector<ExprId>& roots, std::set<int32_t>& out) {
-      std::vector<ExprId> work = roots;
-      llvm::DenseSet<int32_t> visited;
-      while (!work.empty()) {
-        ExprId visit_id = work.back();
-        work.pop_back();
-        if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
-        const ExprNode& n = p.Get(visit_id);
-        if (n.op == Op::Output && n.local) out.insert(n.instance.value);
-        for (ExprId x : n.args) work.push_back(x);
+      if (n.op == Op::MapValues) {  // the map's own reads; its template's locals are not ours
+        const auto& m = map_reads(n.map.value);
+        out.insert(out.end(), m.begin(), m.end());
+        continue;
       }
-    };
+      for (ExprId x : n.args) work.push_back(x);
+    }
+  };
+  gate_reads = [&](int32_t g) -> const std::vector<InstanceId>& {
+    if (!gate_memo[g]) {
+      gate_memo[g].emplace();
+      std::vector<InstanceId> out;
+      reads(p.gates[g].conds, out);
+      for (const auto& guard : p.gates[g].guards) {
+        const auto& outer = gate_reads(guard.gate.value);
+        out.insert(out.end(), outer.begin(), outer.end());
+      }
+      *gate_memo[g] = std::move(out);
+    }
+    return *gate_memo[g];
+  };
+  map_reads = [&](int32_t m) -> const std::vector<InstanceId>& {
+    if (!map_memo[m]) {
+      map_memo[m].emplace();
+      const plan::Map& map = p.maps[m];
+      std::vector<InstanceId> out;
+      std::vector<ExprId> roots{map.over};
+      for (const auto& g : map.gates) roots.insert(roots.end(), g.conds.begin(), g.conds.end());
+      for (const auto& inst : map.instances)
+        for (const auto& a : inst.args) roots.push_back(a.value);
+      reads(roots, out);
+      for (const auto& guard : map.guards) {
+        const auto& outer = gate_reads(guard.gate.value);
+        out.insert(out.end(), outer.begin(), outer.end());
+      }
+      *map_memo[m] = std::move(out);
+    }
+    return *map_memo[m];
+  };
+  // Within a template: the template instances a value reads, through its
+  // local gates (deps of template instances index the template).
+  for (auto& map : p.maps) {
     std::vector<std::set<int32_t>> gate_local(map.gates.size());
-    for (size_t g = 0; g < map.gates.size(); ++g) {
+    std::function<void(const std::vector<ExprId>&, std::set<int32_t>&)> local_reads =
+        [&](const std::vector<ExprId>& roots, std::set<int32_t>& out) {
+          std::vector<ExprId> work = roots;
+          llvm::DenseSet<int32_t> visited;
+          while (!work.empty()) {
+            ExprId id = work.back();
+            work.pop_back();
+            if (!visited.insert(id.value).second) continue;
+            const ExprNode& n = p.Get(id);
+            if (n.op == Op::Output && n.local) out.insert(n.instance.value);
+            if (n.op == Op::Choose && n.local && n.gate.value >= 0 &&
+                static_cast<size_t>(n.gate.value) < gate_local.size())
+              out.insert(gate_local[n.gate.value].begin(), gate_local[n.gate.value].end());
+            if (n.op == Op::MapValues) continue;  // another map's template
+            for (ExprId x : n.args) work.push_back(x);
+          }
+        };
+    for (size_t g = 0; g < map.gates.size(); ++g) {  // gates only use earlier gates
       local_reads(map.gates[g].conds, gate_local[g]);
       for (const auto& guard : map.gates[g].guards)
         if (guard.gate.value < static_cast<int32_t>(g))
@@ -422,41 +468,26 @@ void ComputeDependencies(plan::Plan& p) {
     }
     for (auto& inst : map.instances) {
       std::vector<ExprId> roots;
-      for (const auto& a : inst.args) {
-        plan::CollectOutputRefs(p, a.value, map_reads[m]);
-        roots.push_back(a.value);
-      }
+      for (const auto& a : inst.args) roots.push_back(a.value);
       std::set<int32_t> local;
       local_reads(roots, local);
       for (const auto& g : inst.guards) local.insert(gate_local[g.gate.value].begin(), gate_local[g.gate.value].end());
       inst.deps.clear();
       for (int32_t l : local) inst.deps.push_back({l});
     }
-    for (const auto& guard : p.maps[m].guards) {
-      const auto& outer = gate_reads[guard.gate.value];
-      map_reads[m].insert(map_reads[m].end(), outer.begin(), outer.end());
-    }
   }
   for (auto& inst : p.instances) {
-    std::vector<InstanceId> reads;
-    std::vector<ExprId> work;
-    llvm::DenseSet<int32_t> visited;
-    for (const auto& a : inst.args) work.push_back(a.value);
-    while (!work.empty()) {
-      ExprId visit_id = work.back();
-      work.pop_back();
-      if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
-      const ExprNode& n = p.Get(visit_id);
-      if (n.op == Op::Output && !n.local) reads.push_back(n.instance);
-      if (n.op == Op::MapValues) reads.insert(reads.end(), map_reads[n.map.value].begin(), map_reads[n.map.value].end());
-      if (n.op == Op::Choose && !n.local)
-        reads.insert(reads.end(), gate_reads[n.gate.value].begin(), gate_reads[n.gate.value].end());
-      for (ExprId x : n.args) work.push_back(x);
+    std::vector<InstanceId> deps;
+    std::vector<ExprId> roots;
+    for (const auto& a : inst.args) roots.push_back(a.value);
+    reads(roots, deps);
+    for (const auto& g : inst.guards) {
+      const auto& outer = gate_reads(g.gate.value);
+      deps.insert(deps.end(), outer.begin(), outer.end());
     }
-    for (const auto& g : inst.guards) reads.insert(reads.end(), gate_reads[g.gate.value].begin(), gate_reads[g.gate.value].end());
-    std::sort(reads.begin(), reads.end());
-    reads.erase(std::unique(reads.begin(), reads.end()), reads.end());
-    inst.deps = std::move(reads);
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    inst.deps = std::move(deps);
   }
 }
 
@@ -572,6 +603,8 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
     plan::CollectOutputRefs(p, p.maps[k].over, producers);
     for (const auto& inst : p.maps[k].instances)
       for (const auto& a : inst.args) plan::CollectOutputRefs(p, a.value, producers);
+    for (const auto& g : p.maps[k].gates)
+      for (ExprId c : g.conds) plan::CollectOutputRefs(p, c, producers);
     for (InstanceId pr : producers) boost::add_edge(pr.value, n + k, g);
   }
   for (size_t v = 0; v < n; ++v) {  // readers of map values

@@ -444,6 +444,7 @@ class Verifier {
         if (!visited.insert(visit_id.value).second) continue;  // shared subexpression: once
         const ExprNode& x = plan_.Get(visit_id);
         if (x.op == Op::Output && x.local) from.push_back(x.instance.value);
+        if (x.op == Op::MapValues) continue;  // another map's template
         for (ExprId a : x.args) work.push_back(a);
       }
       for (int32_t f : from)

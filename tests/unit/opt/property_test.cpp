@@ -926,7 +926,7 @@ TEST(PropertyBackend, OptimizationsKeepWhatRuns) { RunPrograms({}); }
 
 // The same with the constructs that hit the known bugs below: enable once
 // they are fixed (and drop GenOptions::avoid_known_bugs).
-TEST(PropertyBackend, DISABLED_WithKnownBugConstructs) {
+TEST(PropertyBackend, WithoutGeneratorRestrictions) {
   testing::gen::GenOptions options;
   options.avoid_known_bugs = false;
   RunPrograms(options);
@@ -1035,7 +1035,7 @@ std::string Failures(const std::string& source) {
 // first loop, the dep is template instance 3 of a one-instance template,
 // and flowc crashes (heap corruption in AssignPriorities, after
 // ReduceDependencies reads past the template).
-TEST(PropertyKnownBugs, DISABLED_MapTemplateReadingAnotherMapsResults) {
+TEST(PropertyRegressions, MapTemplateReadingAnotherMapsResults) {
   EXPECT_EQ(Failures(R"(
 stage make() -> (ks: list<int>) {
   run "make {ks}"
@@ -1063,7 +1063,7 @@ pipeline main {
 // CollectOutputRefs, which does not follow `choose` (to the gates it
 // depends on) or `map_values` (to the map's inputs). Here gate if@14 reads
 // v = choose(if@11: 2, 1), decided by x.k, but c has no deps at all.
-TEST(PropertyKnownBugs, DISABLED_GateConditionReadingAChoose) {
+TEST(PropertyRegressions, GateConditionReadingAChoose) {
   EXPECT_EQ(Failures(R"(
 stage a() -> (k: int) {
   run "a {k}"
@@ -1089,7 +1089,7 @@ pipeline main {
 // w, c#2), w); with if@12 decided, no instance under if@11 is left in it,
 // and in the optimized plan c#3 waits for c only, not for a (which decides
 // if@11). Unoptimized, c#2 carried that dependency.
-TEST(PropertyKnownBugs, DISABLED_GateConditionReadingAChooseAfterDeadBranches) {
+TEST(PropertyRegressions, GateConditionReadingAChooseAfterDeadBranches) {
   EXPECT_EQ(Failures(R"(
 param p: bool = true
 stage a() -> (k: int) {
@@ -1118,7 +1118,7 @@ pipeline main {
 // The same inside a map template, for arguments: use[*] reads
 // choose(if@15: 2, 1) over a template gate that reads one[*], but has no
 // deps (at the top level, ComputeDependencies follows the choose).
-TEST(PropertyKnownBugs, DISABLED_TemplateArgumentReadingAChoose) {
+TEST(PropertyRegressions, TemplateArgumentReadingAChoose) {
   EXPECT_EQ(Failures(R"(
 stage make() -> (ks: list<int>) {
   run "make {ks}"
@@ -1145,7 +1145,7 @@ pipeline main {
 }
 
 // The same for a condition over a map's results: c does not wait for make.
-TEST(PropertyKnownBugs, DISABLED_GateConditionReadingMapResults) {
+TEST(PropertyRegressions, GateConditionReadingMapResults) {
   EXPECT_EQ(Failures(R"(
 stage make() -> (ks: list<int>) {
   run "make {ks}"
@@ -1173,7 +1173,7 @@ pipeline main {
 // rejected ("cannot assign to a 'var'") when the loop body is lowered a
 // second time: here from the second iteration of an enclosing static for
 // (the var's binding from the first iteration counts as an outer one).
-TEST(PropertyKnownBugs, DISABLED_VarInMapTemplateInsideStaticLoop) {
+TEST(PropertyRegressions, VarInMapTemplateInsideStaticLoop) {
   EXPECT_EQ(Failures(R"(
 stage make() -> (ks: list<int>) {
   run "make {ks}"
@@ -1196,7 +1196,7 @@ pipeline main {
 
 // The same through a sub-pipeline with a var, called outside a dynamic for
 // and then inside it (the error points into the sub-pipeline).
-TEST(PropertyKnownBugs, DISABLED_SubPipelineWithVarCalledInsideMapTemplate) {
+TEST(PropertyRegressions, SubPipelineWithVarCalledInsideMapTemplate) {
   EXPECT_EQ(Failures(R"(
 stage make() -> (ks: list<int>) {
   run "make {ks}"
@@ -1226,7 +1226,7 @@ pipeline main {
 // names bound in its branches: r is none after it, so use[*] silently gets
 // a literal none for its file (or, where r is read in a condition,
 // lowering fails with "len needs a list or string").
-TEST(PropertyKnownBugs, DISABLED_StaticIfInMapTemplateLosesBoundNames) {
+TEST(PropertyRegressions, StaticIfInMapTemplateLosesBoundNames) {
   EXPECT_EQ(Failures(R"(
 param p: bool = true
 stage make() -> (ks: list<int>) {
@@ -1257,7 +1257,7 @@ pipeline main {
 // and its template's arguments read, but not after what its template's
 // gate conditions read: a's priority is 60 s, though the hour-long slow[*]
 // copies cannot start before a is done (3660 s).
-TEST(PropertyKnownBugs, DISABLED_PriorityOfWhatAMapTemplatesGateReads) {
+TEST(PropertyRegressions, PriorityOfWhatAMapTemplatesGateReads) {
   EXPECT_EQ(Failures(R"(
 stage a() -> (k: int) {
   run "a {k}"
@@ -1287,7 +1287,7 @@ pipeline main {
 // branch that keeps it, instead of sharing it: the plan's expressions double
 // with every iteration of the loop (16 iterations: 35 MB of plan JSON, and
 // a plan the verifier takes minutes over). Expected: linear growth.
-TEST(PropertyKnownBugs, DISABLED_ExpressionsGrowLinearlyWithIterations) {
+TEST(PropertyRegressions, ExpressionsGrowLinearlyWithIterations) {
   auto nodes = [](int iterations) {
     std::string list;
     for (int i = 0; i < iterations; ++i) list += (i ? ", " : "") + std::to_string(i);
