@@ -79,10 +79,14 @@ ExprId Lowerer::Make(Op op, plan::Type t, std::vector<ExprId> args, std::string 
 ExprId Lowerer::MakeMember(ExprId base, const std::string& name, plan::Type t) {
   // Memoized: member access pushed through a `choose` chain must share the
   // results, or a var reassigned in branches of a loop doubles every time.
-  auto key = std::make_pair(base.value, name);
+  // Only a `choose` base can be reached twice; records and lists resolve
+  // directly (the common case, a call's outputs) without the memo.
+  if (plan_.Get(base).op != Op::Choose) return MakeMemberUncached(base, name, std::move(t));
+  const void* interned = member_names_.insert(name).first->getKey().data();
+  auto key = std::make_pair(base.value, interned);
   if (auto it = member_memo_.find(key); it != member_memo_.end()) return it->second;
   ExprId result = MakeMemberUncached(base, name, std::move(t));
-  member_memo_.emplace(std::move(key), result);
+  member_memo_[key] = result;
   return result;
 }
 

@@ -54,7 +54,8 @@ class Lowerer {
   ExprId Make(Op op, plan::Type t, std::vector<ExprId> args, std::string name = {});
   ExprId MakeMember(ExprId base, const std::string& name, plan::Type t);
   ExprId MakeMemberUncached(ExprId base, const std::string& name, plan::Type t);
-  std::map<std::pair<int32_t, std::string>, ExprId> member_memo_;
+  llvm::DenseMap<std::pair<int32_t, const void*>, ExprId> member_memo_;  // (base, interned name)
+  llvm::StringSet<> member_names_;
   ExprId MakeIndex(ExprId base, ExprId index, plan::Type t);
   /// `local`: a gate of the map template being filled.
   ExprId MakeChoose(plan::GateId gate, std::vector<ExprId> values, plan::Type t, bool local = false);

@@ -144,9 +144,10 @@ class Writer {
     }
     // Post-order over the DAG: children before parents.
     std::vector<int32_t> post;
+    std::vector<std::pair<int32_t, size_t>> stack;
     for (ExprId r : roots) {
       ++refs[r.value];
-      std::vector<std::pair<int32_t, size_t>> stack;
+      stack.clear();
       if (!seen[r.value]) {
         seen[r.value] = true;
         stack.push_back({r.value, 0});
