@@ -90,6 +90,14 @@ struct ExprNode {
   bool local = false;               // Output/Choose in a map template: `instance`/`gate` index the template's
   std::vector<ExprId> args;
   std::vector<std::string> fields;  // Record: the field name of each arg
+
+  // llvm::json::Value's move is not declared noexcept, so without these a
+  // growing std::vector<ExprNode> would copy every node instead of moving it.
+  ExprNode() = default;
+  ExprNode(const ExprNode&) = default;
+  ExprNode& operator=(const ExprNode&) = default;
+  ExprNode(ExprNode&&) noexcept = default;
+  ExprNode& operator=(ExprNode&&) noexcept = default;
 };
 
 // ---------------------------------------------------------------- stages
