@@ -60,8 +60,10 @@ inline Ty ElemOf(Ty t) { return t == kInts ? kInt : t == kFiles ? kFile : kStrin
 inline Ty ListOf(Ty t) { return t == kInt ? kInts : t == kFile ? kFiles : kStrings; }
 
 struct GenOptions {
-  /// Leave out the constructs that hit the known compiler bugs (each has a
-  /// DISABLED_ test in property_test.cpp), so the properties can pass:
+  /// Leave out the constructs that once hit compiler bugs (all fixed; each
+  /// has a reproducer in property_test.cpp's PropertyRegressions, and
+  /// PropertyBackend.WithoutGeneratorRestrictions runs the generator
+  /// without this option):
   ///  - a map template reading another map's results (bogus template deps);
   ///  - conditions that depend on a gate through values no instance under
   ///    that gate produced: a map's results, `x ?? y` over a name bound in

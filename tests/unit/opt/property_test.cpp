@@ -781,7 +781,7 @@ std::vector<std::string> CheckProgram(const std::string& source, Stats& stats,
   const plan::Plan& lowered = *compiled.lowered;
   stats.max_exprs = std::max(stats.max_exprs, lowered.exprs.size());
   // These programs have at most a few hundred instances; a pool this big
-  // means expressions were copied instead of shared (see the known bugs).
+  // means expressions were copied instead of shared (see the regressions below).
   c.Expect(lowered.exprs.size() < kMaxExprs, "the lowered plan has " + std::to_string(lowered.exprs.size()) +
                                                  " expression nodes for " + std::to_string(lowered.instances.size()) +
                                                  " instances");
@@ -924,8 +924,8 @@ void RunPrograms(const testing::gen::GenOptions& options) {
 
 TEST(PropertyBackend, OptimizationsKeepWhatRuns) { RunPrograms({}); }
 
-// The same with the constructs that hit the known bugs below: enable once
-// they are fixed (and drop GenOptions::avoid_known_bugs).
+// The same programs with the constructs that once hit the bugs below
+// (now fixed): the generator unrestricted.
 TEST(PropertyBackend, WithoutGeneratorRestrictions) {
   testing::gen::GenOptions options;
   options.avoid_known_bugs = false;
@@ -1014,7 +1014,7 @@ pipeline main {
   }
 }
 
-// ------------------------------------------------------------ known bugs
+// ----------------------------------------------- regressions (bugs found here, fixed)
 //
 // Minimal programs for the compiler bugs these properties found. Each test
 // checks one program with all the properties above; they are disabled until
