@@ -7,6 +7,7 @@ packages=(
   antlr4 libantlr4-runtime-dev      # grammar tool 4.7.2 + C++ runtime 4.9
   llvm-14-dev                       # LLVM Support: SourceMgr, cl, JSON, ADT
   libfmt-dev libboost-graph-dev libgtest-dev libgmock-dev libsqlite3-dev
+  libjemalloc-dev                   # allocator of the executables (faster than glibc's here)
   python3                           # bench generators
 )
 optional=(hyperfine clang libclang-rt-14-dev)  # benchmarks, fuzzing

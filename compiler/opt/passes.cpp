@@ -6,7 +6,6 @@
 #include <chrono>
 #include <functional>
 #include <set>
-#include <unordered_map>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -16,6 +15,7 @@
 #pragma GCC diagnostic pop
 
 #include "fmt/format.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
 namespace flow::opt {
@@ -335,7 +335,7 @@ size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
   };
   // First instance per hash, then a chain through `next_same` for the
   // (rare) instances whose hashes are equal.
-  std::unordered_map<uint64_t, int32_t> seen;
+  llvm::DenseMap<uint64_t, int32_t> seen;
   seen.reserve(p.instances.size());
   std::vector<int32_t> next_same(p.instances.size(), -1);
   std::map<int32_t, std::vector<std::string>> merged;
@@ -347,7 +347,8 @@ size_t EliminateCommonCalls(plan::Plan& p, Explain* explain) {
     uint64_t h = mix(0x84222325ull, static_cast<uint64_t>(inst.stage));
     for (const auto& g : inst.guards) h = mix(mix(h, g.gate.value), g.branch);
     for (const auto& a : inst.args) h = mix(h, hash_of(a.value));
-    auto [it, inserted] = seen.emplace(h, static_cast<int32_t>(i));
+    h &= ~(uint64_t{1} << 63);  // DenseMap reserves ~0 and ~0 - 1 as markers
+    auto [it, inserted] = seen.try_emplace(h, static_cast<int32_t>(i));
     if (inserted) continue;
     int32_t found = -1, last = -1;
     for (int32_t cand = it->second; cand >= 0; last = cand, cand = next_same[cand])

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The plan's JSON form (docs/plan-format.md): writing, and reading with
 // errors that name the JSON path of the problem.
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -316,9 +318,20 @@ class Writer {
       });
       j_.attribute("estimate_ms", inst.estimate_ms);
       j_.attribute("estimate_source", Spelling(inst.estimate_source));
-      j_.attribute("priority_s", inst.priority_s);
+      Seconds("priority_s", inst.priority_s);
       Loc(inst.loc);
     });
+  }
+
+  // Priorities are sums of whole milliseconds; llvm::json formats every
+  // double with snprintf("%.17g"), which is most of the cost of writing a
+  // large plan. A whole number is written as the integer it is: the same
+  // bytes that "%.17g" gives for it.
+  void Seconds(llvm::StringRef key, double v) {
+    if (!std::signbit(v) && v == std::floor(v) && v < 1e15)
+      j_.attribute(key, static_cast<int64_t>(v));
+    else
+      j_.attribute(key, v);
   }
 
   void Gates(const std::vector<Gate>& gates) {
@@ -342,8 +355,9 @@ class Writer {
   void Edges() {
     std::vector<ExprId> work;
     llvm::DenseSet<int32_t> visited;
+    std::vector<std::pair<int32_t, llvm::StringRef>> from;  // (instance, output), sorted below
     for (size_t to = 0; to < plan_.instances.size(); ++to) {
-      std::map<int32_t, std::set<std::string>> from;
+      from.clear();
       work.clear();
       visited.clear();
       for (const auto& a : plan_.instances[to].args) work.push_back(a.value);
@@ -352,18 +366,24 @@ class Writer {
         work.pop_back();
         if (!visited.insert(e.value).second) continue;  // shared subexpression: once
         const ExprNode& n = plan_.Get(e);
-        if (n.op == Op::Output && !n.local) from[n.instance.value].insert(n.name);
+        if (n.op == Op::Output && !n.local) from.emplace_back(n.instance.value, n.name);
         if (n.op == Op::MapValues) continue;  // inside a template: not top-level edges
         for (ExprId a : n.args) work.push_back(a);
       }
-      for (const auto& edge : from)  // (no structured binding: clang 14 cannot capture one)
+      std::sort(from.begin(), from.end());
+      from.erase(std::unique(from.begin(), from.end()), from.end());
+      for (size_t k = 0; k < from.size();) {
+        size_t end = k;
+        while (end < from.size() && from[end].first == from[k].first) ++end;
         j_.object([&] {
-          j_.attribute("from", edge.first);
+          j_.attribute("from", from[k].first);
           j_.attribute("to", static_cast<int64_t>(to));
           j_.attributeArray("outputs", [&] {
-            for (const auto& o : edge.second) j_.value(o);
+            for (size_t o = k; o < end; ++o) j_.value(from[o].second);
           });
         });
+        k = end;
+      }
     }
   }
 
