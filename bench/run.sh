@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runtime benchmark (docs/performance.md): `flow run` against ninja and make
+# on the same DAGs (bench/gen_dag.py), in the same run of this script.
+#
+#   bench/run.sh [BUILD_DIR] [RUNS]
+#
+# 1. Overhead per stage: TOUCH_N (10,000) stages that each `touch` a marker,
+#    for each shape of SHAPES (chain fanout layers). Each run starts fresh
+#    (.flow/ deleted for flow; markers, .ninja_log and .ninja_deps deleted for
+#    ninja and make); the four ways are interleaved run by run, so a change of
+#    load on this shared machine hits them alike. Prints the median wall time
+#    of RUNS runs (default 5), ms per stage, peak memory, and the ratios
+#    flow/make and flow/ninja:
+#      flow run dag.flow --cpus 2 --progress none   (compiles in process)
+#      flow run dag.plan --cpus 2 --progress none   (plan from `flowc -o`, compiled once, untimed)
+#      ninja -j2
+#      make -j2
+# 2. Scheduling: SLEEP_N (160) stages that sleep 0.05-0.3 s, a few 1-2 s on
+#    one path, for each shape of SLEEP_SHAPES (layers) and each seed of
+#    SLEEP_SEEDS (1 2 3); one run of each tool per seed. Prints each makespan
+#    divided by the lower bound max(critical path, total work / 2 cpus).
+#
+# Snakemake is not installed on the project's machine, so it is not measured.
+# hyperfine is not used: each run needs its own fresh folder and its peak
+# memory, which the loop below takes with /usr/bin/time as bench/measure.sh
+# does. flow is taken as it is in BUILD_DIR/bin (this script builds nothing);
+# when it is missing or fails on a tiny DAG, only ninja and make are timed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+build=$(cd "$build" && pwd) || exit 2
+runs=${2:-5}
+shapes=${SHAPES:-chain fanout layers}
+touch_n=${TOUCH_N:-10000}
+sleep_shapes=${SLEEP_SHAPES:-layers}
+sleep_seeds=${SLEEP_SEEDS:-1 2 3}
+sleep_n=${SLEEP_N:-160}
+cpus=2
+flow=$build/bin/flow
+flowc=$build/bin/flowc
+gen=$root/bench/gen_dag.py
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+t_start=$(date +%s)
+
+echo "runtime benchmark, $(date '+%Y-%m-%d %H:%M'), $(nproc) cpus, load: $(uptime | sed 's/.*load average: //')"
+echo "flow: $flow"
+for tool in ninja make; do
+  command -v $tool >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 2; }
+done
+echo "ninja $(ninja --version), $(make --version | head -1)"
+
+# Is flow there, and does it run a 3-stage DAG?
+have_flow=0
+if [ ! -x "$flow" ]; then
+  echo "flow: $flow does not exist (the runtime is not built): skipping flow, timing ninja and make only"
+elif [ ! -x "$flowc" ]; then
+  echo "flowc: $flowc does not exist: skipping flow"
+else
+  python3 "$gen" chain touch "$out/smoke" --n 3
+  rc=0
+  (cd "$out/smoke" && "$flow" run dag.flow --cpus $cpus --progress none) >"$out/smoke.log" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then
+    have_flow=1
+  else
+    echo "flow: a 3-stage chain fails, skipping flow:"
+    echo "  \$ cd $out/smoke && $flow run dag.flow --cpus $cpus --progress none"
+    echo "  exit code $rc; its output, then dag.flow:"
+    sed 's/^/  | /' "$out/smoke.log" | tail -20
+    sed 's/^/  > /' "$out/smoke/dag.flow"
+  fi
+fi
+
+declare -A walls mems failed
+# run_once KEY DIR PREPARE CHECK COMMAND...: runs PREPARE (untimed), then
+# COMMAND under /usr/bin/time in DIR, then CHECK (a shell condition, in DIR,
+# with $n set); appends the wall time and peak memory to walls[KEY], mems[KEY].
+# A failure is printed with the command and its output, and KEY is not run again.
+run_once() {
+  local key=$1 dir=$2 prepare=$3 check=$4; shift 4
+  [ -n "${failed[$key]:-}" ] && return 1
+  (cd "$dir" && eval "$prepare")
+  local rc=0
+  (cd "$dir" && /usr/bin/time -f "%e %M" -o "$out/time" "$@" >"$out/stdout" 2>"$out/stderr") || rc=$?
+  if [ $rc -eq 0 ] && ! (cd "$dir" && eval "$check"); then rc=check; fi
+  if [ $rc != 0 ]; then
+    failed[$key]=1
+    echo "FAILED ($key): exit code $rc: \$ cd $dir && $*"
+    echo "  stderr (last 15 lines):"; tail -15 "$out/stderr" | sed 's/^/  | /'
+    echo "  stdout (last 5 lines):"; tail -5 "$out/stdout" | sed 's/^/  | /'
+    return 1
+  fi
+  local w m
+  read -r w m < <(tail -1 "$out/time")
+  walls[$key]+="$w "; mems[$key]+="$m "
+}
+median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || printf -- '-'; }
+
+# A fresh state for each tool, and what a good run leaves behind.
+flow_prepare='rm -rf .flow'
+flow_check='tail -1 "$out/stderr" | grep -q "succeeded.* $n ran"'
+marker_prepare='rm -rf m .ninja_log .ninja_deps && mkdir m'
+marker_check='[ "$(ls m | wc -l)" -eq "$n" ]'
+
+declare -A summary
+echo
+echo "== overhead: $touch_n stages that each touch a file, --cpus $cpus / -j$cpus, median of $runs fresh runs =="
+for shape in $shapes; do
+  dir=$out/$shape-touch
+  python3 "$gen" "$shape" touch "$dir" --n "$touch_n"
+  n=$touch_n
+  ways=() ct=
+  if [ $have_flow = 1 ]; then
+    if (cd "$dir" && /usr/bin/time -f "%e" -o "$out/ctime" "$flowc" dag.flow -o dag.plan --no-history >/dev/null 2>"$out/flowc.err"); then
+      ct=$(tail -1 "$out/ctime")
+      ways=(flow_file flow_plan)
+    else
+      echo "FAILED: \$ cd $dir && $flowc dag.flow -o dag.plan --no-history"; tail -15 "$out/flowc.err" | sed 's/^/  | /'
+      ways=(flow_file)
+    fi
+  fi
+  ways+=(ninja make)
+  for key in "${ways[@]}"; do unset "walls[$shape.$key]" "mems[$shape.$key]"; done
+  for _ in $(seq "$runs"); do
+    for key in "${ways[@]}"; do
+      case $key in
+        flow_file) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
+        flow_plan) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.plan --cpus $cpus --progress none ;;
+        ninja) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" ninja -j$cpus ;;
+        make) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" make -j$cpus ;;
+      esac
+    done
+  done
+  rm -rf "$dir/.flow" "$dir/m"
+  echo "$shape ($(python3 -c "import sys; print(open(sys.argv[1]).read().count('\n'))" "$dir/dag.flow") lines of .flow${ct:+, flowc -o plan $ct s}):"
+  for key in "${ways[@]}"; do
+    k=$shape.$key
+    [ -z "${walls[$k]:-}" ] && { printf '  %-30s failed (above)\n' "$key"; continue; }
+    w=$(median "${walls[$k]}"); m=$(median "${mems[$k]}")
+    summary[$k]=$w
+    case $key in
+      flow_file) label="flow run dag.flow" ;; flow_plan) label="flow run dag.plan" ;;
+      ninja) label="ninja -j$cpus" ;; make) label="make -j$cpus" ;;
+    esac
+    printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s)\n' \
+      "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" "${walls[$k]% }"
+  done
+  if [ $have_flow = 1 ]; then
+    printf '  ratios: flow(.flow)/make %s  flow(.flow)/ninja %s  flow(plan)/make %s  flow(plan)/ninja %s\n' \
+      "$(ratio "${summary[$shape.flow_file]:-}" "${summary[$shape.make]:-}")" "$(ratio "${summary[$shape.flow_file]:-}" "${summary[$shape.ninja]:-}")" \
+      "$(ratio "${summary[$shape.flow_plan]:-}" "${summary[$shape.make]:-}")" "$(ratio "${summary[$shape.flow_plan]:-}" "${summary[$shape.ninja]:-}")"
+  fi
+done
+
+echo
+echo "== scheduling: $sleep_n stages that sleep, --cpus $cpus / -j$cpus, makespan / lower bound, one run per seed =="
+declare -A ratios
+for shape in $sleep_shapes; do
+  for seed in $sleep_seeds; do
+    dir=$out/$shape-sleep-$seed
+    python3 "$gen" "$shape" sleep "$dir" --n "$sleep_n" --seed "$seed" --cpus $cpus | sed 's/^/  /'
+    bound=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["lower_bound_s"])' "$dir/bound.json")
+    n=$sleep_n
+    ways=(); [ $have_flow = 1 ] && ways=(flow)
+    ways+=(ninja make)
+    line="   "
+    for key in "${ways[@]}"; do
+      k=$shape.$seed.$key
+      case $key in
+        flow) run_once "$k" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
+        ninja) run_once "$k" "$dir" "$marker_prepare" "$marker_check" ninja -j$cpus ;;
+        make) run_once "$k" "$dir" "$marker_prepare" "$marker_check" make -j$cpus ;;
+      esac
+      if [ -n "${walls[$k]:-}" ]; then
+        w=$(median "${walls[$k]}"); r=$(ratio "$w" "$bound")
+        ratios[$shape.$key]+="$r "
+        line+=" $key $w s = $r x;"
+      else
+        line+=" $key failed;"
+      fi
+    done
+    echo "$line"
+    rm -rf "$dir/.flow" "$dir/m"
+  done
+  printf '  %s, median ratio to the lower bound over seeds %s:' "$shape" "$sleep_seeds"
+  for key in "${ways[@]}"; do printf ' %s %s' "$key" "$(median "${ratios[$shape.$key]:-}")"; done
+  echo
+done
+
+echo
+echo "done in $(( $(date +%s) - t_start )) s, load at the end: $(uptime | sed 's/.*load average: //')"
