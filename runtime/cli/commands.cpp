@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "engine/values.h"
+#include "fmt/format.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "store/run_store.h"
+
+namespace flow::rt {
+
+namespace json = llvm::json;
+
+namespace {
+
+int Err(const std::string& m, int code) {
+  std::fprintf(stderr, "flow: error: %s\n", m.c_str());
+  return code;
+}
+
+std::string Time(double t) {
+  time_t s = static_cast<time_t>(t);
+  struct tm tm;
+  localtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Secs(double s) {
+  if (s < 60) return fmt::format("{:.2f} s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return fmt::format("{}h{:02}m", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60);
+}
+
+std::unique_ptr<RunStore> OpenStore(const std::string& dir, std::string& error) {
+  std::string path = dir + "/.flow/runs.db";
+  if (!llvm::sys::fs::exists(path)) {
+    error = "no runs here: " + path + " does not exist (run `flow run` first, or give --dir)";
+    return nullptr;
+  }
+  return RunStore::Open(path, false, error);
+}
+
+std::optional<int64_t> ResolveRun(RunStore& store, const std::string& text, std::string& error) {
+  if (text.empty() || text == "latest") {
+    auto r = store.LatestRun();
+    if (!r) error = "no runs recorded yet";
+    return r;
+  }
+  try {
+    size_t used = 0;
+    long long v = std::stoll(text, &used);
+    if (used == text.size() && store.GetRun(v)) return v;
+  } catch (...) {
+  }
+  error = "no run '" + text + "' (see `flow runs`)";
+  return std::nullopt;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int Status(RunStore& store, int64_t run) {
+  auto r = store.GetRun(run);
+  std::printf("run %lld: %s, started %s", static_cast<long long>(run), r->status.c_str(), Time(r->started_at).c_str());
+  if (r->ended_at) std::printf(", took %s", Secs(*r->ended_at - r->started_at).c_str());
+  std::printf("\n  %s\n", r->plan_path.c_str());
+  auto params = store.Params(run);
+  if (!params.empty()) {
+    std::printf("  params:");
+    for (const auto& [k, v] : params) std::printf(" %s=%s", k.c_str(), v.c_str());
+    std::printf("\n");
+  }
+  auto rows = store.Instances(run);
+  size_t w = 8;
+  for (const auto& i : rows) w = std::max(w, i.name.size());
+  std::printf("\n%-*s  %-9s  %8s  %8s  %s\n", static_cast<int>(w), "INSTANCE", "STATUS", "ATTEMPTS", "WALL", "NOTE");
+  std::map<std::string, int> counts;
+  for (const auto& i : rows) {
+    ++counts[i.status];
+    std::string wall = i.started_at && i.ended_at ? Secs(*i.ended_at - *i.started_at) : "-";
+    std::printf("%-*s  %-9s  %8d  %8s  %s\n", static_cast<int>(w), i.name.c_str(), i.status.c_str(), i.attempts,
+                wall.c_str(), i.reason.c_str());
+  }
+  std::printf("\n%zu instances:", rows.size());
+  bool first = true;
+  for (const auto& [s, n] : counts) {
+    std::printf("%s %d %s", first ? "" : ",", n, s.c_str());
+    first = false;
+  }
+  std::printf("\n");
+  return 0;
+}
+
+int Runs(RunStore& store, int limit) {
+  auto runs = store.Runs(limit);
+  if (runs.empty()) {
+    std::printf("no runs yet\n");
+    return 0;
+  }
+  std::printf("%5s  %-11s  %-19s  %9s  %-34s  %s\n", "RUN", "STATUS", "STARTED", "WALL", "INSTANCES", "SOURCE");
+  for (const auto& r : runs) {
+    std::string counts = "-";
+    auto s = json::parse(r.summary.empty() ? "null" : r.summary);
+    if (s) {
+      if (const json::Object* o = s->getAsObject())
+        counts = fmt::format("{} ran, {} cached, {} skipped, {} failed", o->getInteger("ran").getValueOr(0),
+                             o->getInteger("cached").getValueOr(0), o->getInteger("skipped").getValueOr(0),
+                             o->getInteger("failed").getValueOr(0));
+    } else {
+      llvm::consumeError(s.takeError());
+    }
+    std::string wall = r.ended_at ? Secs(*r.ended_at - r.started_at) : "-";
+    std::printf("%5lld  %-11s  %-19s  %9s  %-34s  %s\n", static_cast<long long>(r.id), r.status.c_str(),
+                Time(r.started_at).c_str(), wall.c_str(), counts.c_str(), r.plan_path.c_str());
+  }
+  return 0;
+}
+
+int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string& name, const std::string& which,
+         int attempt) {
+  auto attempts = store.Attempts(run, name);
+  if (attempts.empty()) {
+    auto inst = store.GetInstance(run, name);
+    if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
+    std::printf("%s did not run in run %lld (%s%s%s): no logs\n", name.c_str(), static_cast<long long>(run),
+                inst->status.c_str(), inst->reason.empty() ? "" : ": ", inst->reason.c_str());
+    return 0;
+  }
+  const AttemptRow* a = &attempts.back();
+  if (attempt > 0) {
+    a = nullptr;
+    for (const auto& x : attempts)
+      if (x.attempt == attempt) a = &x;
+    if (!a) return Err(fmt::format("{} has no attempt {} in run {} ({} attempts)", name, attempt, run, attempts.size()), 1);
+  }
+  std::string out = ReadFile(dir + "/" + a->stdout_path), err = ReadFile(dir + "/" + a->stderr_path);
+  if (which == "stdout") {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
+  if (which == "stderr") {
+    std::fwrite(err.data(), 1, err.size(), stdout);
+    return 0;
+  }
+  std::printf("==> %s, run %lld, attempt %d (%s): %s\n", name.c_str(), static_cast<long long>(run), a->attempt,
+              a->status.c_str(), a->command.c_str());
+  std::printf("==> stdout (%s)\n", a->stdout_path.c_str());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (!out.empty() && out.back() != '\n') std::printf("\n");
+  std::printf("==> stderr (%s)\n", a->stderr_path.c_str());
+  std::fwrite(err.data(), 1, err.size(), stdout);
+  if (!err.empty() && err.back() != '\n') std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after) {
+  std::vector<std::string> out;
+  auto a = json::parse(before), b = json::parse(after);
+  if (!a || !b || !a->getAsObject() || !b->getAsObject()) {
+    if (!a) llvm::consumeError(a.takeError());
+    if (!b) llvm::consumeError(b.takeError());
+    out.push_back("the earlier run recorded no key parts to compare with");
+    return out;
+  }
+  const json::Object& x = *a->getAsObject();
+  const json::Object& y = *b->getAsObject();
+  auto str = [](const json::Object& o, const char* k) { return o.getString(k).getValueOr("").str(); };
+  if (str(x, "definition") != str(y, "definition")) {
+    if (str(x, "command") != str(y, "command"))
+      out.push_back(fmt::format("the stage's command changed: \"{}\" -> \"{}\"", str(x, "command"), str(y, "command")));
+    else
+      out.push_back("the stage's definition changed (its command's expressions, env, inputs or outputs)");
+  }
+  auto text = [](const json::Value* v) { return v ? Brief(*v) : std::string("(none)"); };
+  const json::Object* xi = x.getObject("inputs");
+  const json::Object* yi = y.getObject("inputs");
+  std::map<std::string, std::pair<const json::Value*, const json::Value*>> inputs;
+  if (xi)
+    for (const auto& kv : *xi) inputs[kv.first.str()].first = &kv.second;
+  if (yi)
+    for (const auto& kv : *yi) inputs[kv.first.str()].second = &kv.second;
+  for (const auto& [name, pair] : inputs) {
+    if (pair.first && pair.second && *pair.first == *pair.second) continue;
+    out.push_back(fmt::format("input '{}' changed: {} -> {}", name, text(pair.first), text(pair.second)));
+  }
+  const json::Object* xf = x.getObject("files");
+  const json::Object* yf = y.getObject("files");
+  std::map<std::string, std::pair<std::string, std::string>> files;
+  if (xf)
+    for (const auto& kv : *xf) files[kv.first.str()].first = kv.second.getAsString().getValueOr("").str();
+  if (yf)
+    for (const auto& kv : *yf) files[kv.first.str()].second = kv.second.getAsString().getValueOr("").str();
+  for (const auto& [path, h] : files) {
+    if (h.first == h.second) continue;
+    if (h.first.empty())
+      out.push_back(fmt::format("file {} is a new input", path));
+    else if (h.second.empty())
+      out.push_back(fmt::format("file {} is no longer an input", path));
+    else
+      out.push_back(fmt::format("file {} changed content", path));
+  }
+  if (x.get("run") || y.get("run")) out.push_back("the stage has `cache false`: it runs every time");
+  return out;
+}
+
+namespace {
+
+int Why(RunStore& store, int64_t run, const std::string& name) {
+  auto inst = store.GetInstance(run, name);
+  if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
+  long long r = static_cast<long long>(run);
+  if (inst->status == "cached") {
+    std::printf("%s was reused in run %lld (%s): its cache key was unchanged\n", name.c_str(), r, inst->reason.c_str());
+    return 0;
+  }
+  if (inst->status == "skipped" || inst->status == "not_run" || inst->status == "cancelled") {
+    std::printf("%s did not run in run %lld: %s (%s)\n", name.c_str(), r, inst->status.c_str(), inst->reason.c_str());
+    return 0;
+  }
+  auto prev = store.PreviousSuccess(run, name);
+  if (!prev) {
+    std::printf("%s ran in run %lld: no earlier run has a result of it to reuse\n", name.c_str(), r);
+    return 0;
+  }
+  if (prev->second.cache_key == inst->cache_key) {
+    std::printf("%s ran in run %lld with the same cache key as in run %lld: that result was no longer usable "
+                "(its outputs were removed, or it was never recorded as a reusable result)\n",
+                name.c_str(), r, static_cast<long long>(prev->first));
+    return 0;
+  }
+  std::printf("%s ran again in run %lld: in run %lld it %s, and since then\n", name.c_str(), r,
+              static_cast<long long>(prev->first), prev->second.status == "cached" ? "was reused" : "ran");
+  auto lines = ExplainKeyChange(prev->second.key_parts, inst->key_parts);
+  if (lines.empty()) lines.push_back("nothing recorded differs (the key format may have changed)");
+  for (const auto& l : lines) std::printf("  %s\n", l.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int RunQueryCommand(const std::string& cmd, const std::vector<std::string>& args) {
+  std::string dir = ".";
+  std::vector<std::string> pos;
+  std::string which = "both";
+  int attempt = 0, limit = 20;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& name, std::string& out) {
+      if (a == name && i + 1 < args.size()) {
+        out = args[++i];
+        return true;
+      }
+      if (a.rfind(name + "=", 0) == 0) {
+        out = a.substr(name.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    std::string v;
+    if (value("--dir", v)) {
+      dir = v;
+    } else if (cmd == "logs" && (a == "--stdout" || a == "--stderr" || a == "--both")) {
+      which = a.substr(2);
+    } else if (cmd == "logs" && value("--attempt", v)) {
+      try {
+        attempt = std::stoi(v);
+      } catch (...) {
+        return Err("--attempt takes a number", 2);
+      }
+    } else if (cmd == "runs" && value("--limit", v)) {
+      try {
+        limit = std::stoi(v);
+      } catch (...) {
+        return Err("--limit takes a number", 2);
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      return Err(fmt::format("unknown option '{}' for flow {}", a, cmd), 2);
+    } else {
+      pos.push_back(a);
+    }
+  }
+  std::string error;
+  auto store = OpenStore(dir, error);
+  if (!store) return Err(error, 1);
+  if (cmd == "runs") {
+    if (!pos.empty()) return Err("flow runs takes no arguments", 2);
+    return Runs(*store, limit);
+  }
+  if (cmd == "status") {
+    if (pos.size() > 1) return Err("flow status takes at most one run", 2);
+    auto run = ResolveRun(*store, pos.empty() ? "" : pos[0], error);
+    if (!run) return Err(error, 1);
+    return Status(*store, *run);
+  }
+  if (cmd == "logs") {
+    if (pos.size() != 2) return Err("usage: flow logs RUN STAGE [--stdout|--stderr] [--attempt N]", 2);
+    auto run = ResolveRun(*store, pos[0], error);
+    if (!run) return Err(error, 1);
+    return Logs(*store, dir, *run, pos[1], which, attempt);
+  }
+  // why
+  if (pos.empty() || pos.size() > 2) return Err("usage: flow why [RUN] STAGE", 2);
+  auto run = ResolveRun(*store, pos.size() == 2 ? pos[0] : "", error);
+  if (!run) return Err(error, 1);
+  return Why(*store, *run, pos.back());
+}
+
+}  // namespace flow::rt

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/values.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "fmt/format.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/xxhash.h"
+#include "store/run_store.h"
+
+namespace flow::rt {
+
+namespace json = llvm::json;
+using plan::Type;
+
+namespace {
+
+const char* KindName(const json::Value& v) {
+  switch (v.kind()) {
+    case json::Value::Null: return "null";
+    case json::Value::Boolean: return "bool";
+    case json::Value::Number: return v.getAsInteger() ? "int" : "float";
+    case json::Value::String: return "string";
+    case json::Value::Array: return "list";
+    case json::Value::Object: return "object";
+  }
+  return "value";
+}
+
+// "30m", "1.5h", "200ms" -> milliseconds; "4GB" -> bytes.
+std::optional<int64_t> ParseUnits(const std::string& s, bool duration) {
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0 || i == s.size()) return std::nullopt;
+  double v;
+  try {
+    v = std::stod(s.substr(0, i));
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string u = s.substr(i);
+  static const std::pair<const char*, double> kDur[] = {{"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}, {"d", 8.64e7}};
+  static const std::pair<const char*, double> kSize[] = {{"B", 1},   {"KB", 1e3},       {"MB", 1e6},
+                                                         {"GB", 1e9}, {"TB", 1e12},     {"KiB", 1024.},
+                                                         {"MiB", 1048576.}, {"GiB", 1073741824.}};
+  if (duration) {
+    for (const auto& [name, m] : kDur)
+      if (u == name) return static_cast<int64_t>(std::llround(v * m));
+  } else {
+    for (const auto& [name, m] : kSize)
+      if (u == name) return static_cast<int64_t>(std::llround(v * m));
+  }
+  return std::nullopt;
+}
+
+bool Check(const plan::Plan& plan, const Type& type, json::Value& value, std::string& error, std::string where) {
+  auto fail = [&](std::string what) {
+    error = where.empty() ? what : where + ": " + what;
+    return false;
+  };
+  auto expected = [&]() { return fail(fmt::format("expected {}, found {}", type.Spell(), KindName(value))); };
+  switch (type.kind) {
+    case Type::Int:
+      if (value.getAsInteger()) return true;
+      return expected();
+    case Type::Float:
+      if (auto d = value.getAsNumber(); d && std::isfinite(*d)) {
+        value = *d;
+        return true;
+      }
+      return expected();
+    case Type::Bool:
+      return value.getAsBoolean() ? true : expected();
+    case Type::String:
+    case Type::File:
+    case Type::Dir:
+      return value.getAsString() ? true : expected();
+    case Type::Duration:
+    case Type::Size: {
+      if (auto i = value.getAsInteger(); i && *i >= 0) return true;
+      if (auto s = value.getAsString())
+        if (auto v = ParseUnits(s->str(), type.kind == Type::Duration)) {
+          value = *v;
+          return true;
+        }
+      return expected();
+    }
+    case Type::Json:
+      return true;
+    case Type::None:
+      return value.getAsNull() ? true : expected();
+    case Type::Optional:
+      if (value.getAsNull()) return true;
+      return Check(plan, type.elem[0], value, error, where);
+    case Type::List: {
+      json::Array* arr = value.getAsArray();
+      if (!arr) return expected();
+      for (size_t i = 0; i < arr->size(); ++i)
+        if (!Check(plan, type.elem[0], (*arr)[i], error, fmt::format("{}[{}]", where.empty() ? "element" : where, i)))
+          return false;
+      return true;
+    }
+    case Type::Record: {
+      json::Object* obj = value.getAsObject();
+      if (!obj) return expected();
+      const plan::Record* rec = nullptr;
+      for (const auto& r : plan.records)
+        if (r.name == type.record) rec = &r;
+      if (!rec) return true;  // unknown record: the verifier prevents this
+      for (const auto& f : rec->fields) {
+        json::Value* v = obj->get(f.name);
+        std::string at = where.empty() ? "field '" + f.name + "'" : where + "." + f.name;
+        if (!v) {
+          if (f.type.kind == Type::Optional) {
+            (*obj)[f.name] = nullptr;
+            continue;
+          }
+          return fail(fmt::format("{}: missing (expected {})", at, f.type.Spell()));
+        }
+        if (!Check(plan, f.type, *v, error, at)) return false;
+      }
+      for (const auto& kv : *obj)
+        if (std::none_of(rec->fields.begin(), rec->fields.end(),
+                         [&](const plan::Field& f) { return f.name == kv.first.str(); }))
+          return fail(fmt::format("unknown field '{}' (a {} has {})", kv.first.str(), rec->name,
+                                  rec->fields.size()));
+      return true;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool CheckValue(const plan::Plan& plan, const Type& type, json::Value& value, std::string& error) {
+  return Check(plan, type, value, error, "");
+}
+
+void ForEachPath(const plan::Plan& plan, const Type& type, const json::Value& value,
+                 const std::function<void(const std::string&, bool)>& fn) {
+  switch (type.kind) {
+    case Type::File:
+    case Type::Dir:
+      if (auto s = value.getAsString()) fn(s->str(), type.kind == Type::Dir);
+      return;
+    case Type::Optional:
+      if (!value.getAsNull()) ForEachPath(plan, type.elem[0], value, fn);
+      return;
+    case Type::List:
+      if (const json::Array* arr = value.getAsArray())
+        for (const auto& e : *arr) ForEachPath(plan, type.elem[0], e, fn);
+      return;
+    case Type::Record:
+      if (const json::Object* obj = value.getAsObject())
+        for (const auto& r : plan.records)
+          if (r.name == type.record)
+            for (const auto& f : r.fields)
+              if (const json::Value* v = obj->get(f.name)) ForEachPath(plan, f.type, *v, fn);
+      return;
+    default:
+      return;
+  }
+}
+
+std::string Brief(const json::Value& value) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << value;
+  os.flush();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+std::string Hex64(uint64_t v) {
+  static const char* d = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = d[v & 15];
+  return s;
+}
+
+namespace {
+
+uint64_t Mix(uint64_t h, uint64_t v) { return llvm::xxHash64(llvm::StringRef(reinterpret_cast<const char*>(&v), 8)) ^ (h * 0x9E3779B97F4A7C15ull); }
+
+std::optional<uint64_t> HashFileContent(const std::string& path, std::string& error) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!buf) {
+    error = "cannot read " + path + ": " + buf.getError().message();
+    return std::nullopt;
+  }
+  return llvm::xxHash64((*buf)->getBuffer());
+}
+
+}  // namespace
+
+std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
+                                 std::string& error) {
+  std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
+  struct stat st;
+  if (stat(full.c_str(), &st) != 0) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    DIR* d = opendir(full.c_str());
+    if (!d) {
+      error = "cannot read folder " + path + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    uint64_t h = 0x64697220ull;  // "dir "
+    for (const auto& n : names) {
+      auto sub = HashPath(store, root, full + "/" + n, error);
+      if (!sub) return std::nullopt;
+      h = Mix(Mix(h, llvm::xxHash64(n)), *sub);
+    }
+    return h;
+  }
+  int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (store)
+    if (auto known = store->FindFileHash(full))
+      if (known->size == st.st_size && known->mtime_ns == mtime_ns && known->inode == static_cast<int64_t>(st.st_ino))
+        return known->hash;
+  auto h = HashFileContent(full, error);
+  if (!h) return std::nullopt;
+  if (store) store->PutFileHash(full, {st.st_size, mtime_ns, static_cast<int64_t>(st.st_ino), *h});
+  return h;
+}
+
+}  // namespace flow::rt

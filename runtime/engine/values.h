@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// Typed values at run time: checking what a command wrote against an
+// output's declared type, finding the paths inside a value, and hashing
+// files for cache keys.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "llvm/Support/JSON.h"
+#include "plan/plan.h"
+
+namespace flow::rt {
+
+class RunStore;
+
+/// Checks `value` against `type` and normalizes it (durations to
+/// milliseconds, sizes to bytes, ints widened where a float is declared).
+/// On a mismatch returns false and sets `error` ("expected float, found
+/// string", naming the field or index for records and lists).
+bool CheckValue(const plan::Plan& plan, const plan::Type& type, llvm::json::Value& value, std::string& error);
+
+/// Calls `fn` with every path (a `file` or `dir` value) inside `value`.
+void ForEachPath(const plan::Plan& plan, const plan::Type& type, const llvm::json::Value& value,
+                 const std::function<void(const std::string& path, bool dir)>& fn);
+
+/// A short text of a value for messages: JSON, cut at about 60 characters.
+std::string Brief(const llvm::json::Value& value);
+
+/// Content hash (XXH64) of a file, or of a folder (names and contents of
+/// everything under it). A file whose size, mtime and inode are those of
+/// its last hash in `store` is not read again. `root` resolves relative
+/// paths. std::nullopt with `error` set when it cannot be read.
+std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
+                                 std::string& error);
+
+std::string Hex64(uint64_t v);
+
+}  // namespace flow::rt

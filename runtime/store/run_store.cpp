@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "store/run_store.h"
+
+#include <chrono>
+
+namespace flow::rt {
+
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta VALUES('schema_version', '1');
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY, status TEXT NOT NULL, source TEXT, plan_path TEXT, entry TEXT,
+  started_at REAL NOT NULL, ended_at REAL, pid INTEGER, args TEXT, capacities TEXT, summary TEXT,
+  resumed_from INTEGER);
+CREATE TABLE IF NOT EXISTS run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT,
+  PRIMARY KEY(run_id, name));
+CREATE TABLE IF NOT EXISTS instances(
+  run_id INTEGER NOT NULL, name TEXT NOT NULL, stage TEXT, status TEXT NOT NULL, reason TEXT,
+  cache_key TEXT, priority_s REAL, estimate_ms INTEGER, resources TEXT, outputs TEXT, key_parts TEXT,
+  ready_at REAL, started_at REAL, ended_at REAL, attempts INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(run_id, name));
+CREATE TABLE IF NOT EXISTS attempts(
+  run_id INTEGER NOT NULL, instance TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
+  status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, started_at REAL, ended_at REAL,
+  wall_s REAL, user_s REAL, sys_s REAL, cpu_s REAL, max_rss_bytes INTEGER,
+  stdout_path TEXT, stderr_path TEXT, error TEXT, command TEXT,
+  PRIMARY KEY(run_id, instance, attempt));
+CREATE INDEX IF NOT EXISTS attempts_stage ON attempts(stage, status);
+CREATE TABLE IF NOT EXISTS events(run_id INTEGER NOT NULL, t REAL NOT NULL, instance TEXT, event TEXT NOT NULL,
+  detail TEXT);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, t);
+CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, instance TEXT, stage TEXT, run_id INTEGER, out_dir TEXT,
+  outputs TEXT, key_parts TEXT, created_at REAL);
+CREATE TABLE IF NOT EXISTS file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,
+  hash TEXT);
+)sql";
+
+std::string Hex(uint64_t v) {
+  static const char* d = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = d[v & 15];
+  return s;
+}
+
+uint64_t FromHex(const std::string& s) {
+  uint64_t v = 0;
+  for (char c : s) v = v * 16 + (c >= 'a' ? c - 'a' + 10 : c - '0');
+  return v;
+}
+
+}  // namespace
+
+struct RunStore::Statements {
+  explicit Statements(Db& db)
+      : put_instance(db,
+                     "INSERT OR REPLACE INTO instances(run_id, name, stage, status, reason, cache_key, priority_s, "
+                     "estimate_ms, resources, outputs, key_parts, ready_at, started_at, ended_at, attempts) "
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+        add_attempt(db,
+                    "INSERT OR REPLACE INTO attempts(run_id, instance, stage, attempt, status, exit_code, signal, "
+                    "started_at, ended_at, wall_s, user_s, sys_s, cpu_s, max_rss_bytes, stdout_path, stderr_path, "
+                    "error, command) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+        add_event(db, "INSERT INTO events(run_id, t, instance, event, detail) VALUES(?,?,?,?,?)"),
+        find_cache(db, "SELECT key, instance, stage, run_id, out_dir, outputs, key_parts FROM cache WHERE key = ?"),
+        put_cache(db,
+                  "INSERT OR REPLACE INTO cache(key, instance, stage, run_id, out_dir, outputs, key_parts, created_at) "
+                  "VALUES(?,?,?,?,?,?,?,?)"),
+        drop_cache(db, "DELETE FROM cache WHERE key = ?"),
+        find_hash(db, "SELECT size, mtime_ns, inode, hash FROM file_hashes WHERE path = ?"),
+        put_hash(db, "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, hash) VALUES(?,?,?,?,?)") {}
+  Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash;
+};
+
+RunStore::RunStore(const std::string& path, bool create) : db_(path, create) {}
+
+RunStore::~RunStore() {
+  if (in_tx_) Commit();
+  st_.reset();
+}
+
+std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, std::string& error) {
+  std::unique_ptr<RunStore> s(new RunStore(path, create));
+  if (!s->db_.ok()) {
+    error = "cannot open the run store " + path + ": " + s->db_.error();
+    return nullptr;
+  }
+  // WAL: readers never block the writer; NORMAL sync: a commit survives a
+  // crash of flow (not necessarily a power cut), without an fsync each.
+  s->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+  if (create && !s->CreateSchema()) {
+    error = "cannot create the run store " + path + ": " + s->db_.error();
+    return nullptr;
+  }
+  s->st_ = std::make_unique<Statements>(s->db_);
+  if (!s->db_.ok()) {
+    error = "the run store " + path + " is not usable (" + s->db_.error() +
+            "); it may come from another version of flow";
+    return nullptr;
+  }
+  return s;
+}
+
+bool RunStore::CreateSchema() { return db_.Exec(kSchema); }
+
+void RunStore::Begin() {
+  if (in_tx_) return;
+  db_.Exec("BEGIN IMMEDIATE");
+  in_tx_ = true;
+}
+
+void RunStore::Commit() {
+  if (!in_tx_) return;
+  db_.Exec("COMMIT");
+  in_tx_ = false;
+}
+
+int64_t RunStore::NewRun(const RunRow& r) {
+  Stmt s(db_,
+         "INSERT INTO runs(status, source, plan_path, entry, started_at, pid, args, capacities, summary, "
+         "resumed_from) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  s.Bind(1, r.status).Bind(2, r.source).Bind(3, r.plan_path).Bind(4, r.entry).Bind(5, r.started_at);
+  s.Bind(6, r.pid).Bind(7, r.args).Bind(8, r.capacities).Bind(9, r.summary).Bind(10, r.resumed_from);
+  s.Run();
+  return db_.LastInsertId();
+}
+
+void RunStore::FinishRun(int64_t run, const std::string& status, const std::string& summary) {
+  Stmt s(db_, "UPDATE runs SET status = ?, summary = ?, ended_at = ? WHERE id = ?");
+  s.Bind(1, status).Bind(2, summary).Bind(3, WallNow()).Bind(4, run);
+  s.Run();
+}
+
+int RunStore::MarkInterrupted() {
+  std::vector<int64_t> ids;
+  {
+    Stmt s(db_, "SELECT id FROM runs WHERE status = 'running'");
+    while (s.Step()) ids.push_back(s.Int(0));
+  }
+  for (int64_t id : ids) {
+    Stmt r(db_, "UPDATE runs SET status = 'interrupted', ended_at = COALESCE(ended_at, ?) WHERE id = ?");
+    r.Bind(1, WallNow()).Bind(2, id);
+    r.Run();
+    Stmt i(db_, "UPDATE instances SET status = 'not_run', reason = 'the run was interrupted' "
+                "WHERE run_id = ? AND status IN ('pending', 'running')");
+    i.Bind(1, id);
+    i.Run();
+  }
+  return static_cast<int>(ids.size());
+}
+
+void RunStore::AddParam(int64_t run, const std::string& name, const std::string& value_json) {
+  Stmt s(db_, "INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES(?,?,?)");
+  s.Bind(1, run).Bind(2, name).Bind(3, value_json);
+  s.Run();
+}
+
+void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
+  Stmt& s = st_->put_instance;
+  s.Bind(1, run).Bind(2, r.name).Bind(3, r.stage).Bind(4, r.status).Bind(5, r.reason).Bind(6, r.cache_key);
+  s.Bind(7, r.priority_s).Bind(8, r.estimate_ms).Bind(9, r.resources).Bind(10, r.outputs).Bind(11, r.key_parts);
+  s.Bind(12, r.ready_at).Bind(13, r.started_at).Bind(14, r.ended_at).Bind(15, r.attempts);
+  s.Run();
+}
+
+void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
+  Stmt& s = st_->add_attempt;
+  s.Bind(1, run).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.attempt).Bind(5, r.status);
+  s.Bind(6, r.exit_code).Bind(7, r.signal).Bind(8, r.started_at).Bind(9, r.ended_at).Bind(10, r.wall_s);
+  s.Bind(11, r.user_s).Bind(12, r.sys_s).Bind(13, r.user_s + r.sys_s).Bind(14, r.max_rss_bytes);
+  s.Bind(15, r.stdout_path).Bind(16, r.stderr_path).Bind(17, r.error).Bind(18, r.command);
+  s.Run();
+}
+
+void RunStore::AddEvent(int64_t run, const std::string& instance, const std::string& event,
+                        const std::string& detail) {
+  Stmt& s = st_->add_event;
+  s.Bind(1, run).Bind(2, WallNow()).Bind(3, instance).Bind(4, event).Bind(5, detail);
+  s.Run();
+}
+
+std::optional<CacheRow> RunStore::FindCache(const std::string& key) {
+  Stmt& s = st_->find_cache;
+  s.Bind(1, key);
+  std::optional<CacheRow> out;
+  if (s.Step()) {
+    out.emplace();
+    out->key = s.Text(0);
+    out->instance = s.Text(1);
+    out->stage = s.Text(2);
+    out->run_id = s.Int(3);
+    out->out_dir = s.Text(4);
+    out->outputs = s.Text(5);
+    out->key_parts = s.Text(6);
+  }
+  s.Reset();
+  return out;
+}
+
+void RunStore::PutCache(const CacheRow& r) {
+  Stmt& s = st_->put_cache;
+  s.Bind(1, r.key).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.run_id).Bind(5, r.out_dir).Bind(6, r.outputs);
+  s.Bind(7, r.key_parts).Bind(8, WallNow());
+  s.Run();
+}
+
+void RunStore::DropCache(const std::string& key) {
+  Stmt& s = st_->drop_cache;
+  s.Bind(1, key);
+  s.Run();
+}
+
+std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
+  Stmt& s = st_->find_hash;
+  s.Bind(1, path);
+  std::optional<FileHashRow> out;
+  if (s.Step()) out = FileHashRow{s.Int(0), s.Int(1), s.Int(2), FromHex(s.Text(3))};
+  s.Reset();
+  return out;
+}
+
+void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
+  Stmt& s = st_->put_hash;
+  s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex(r.hash));
+  s.Run();
+}
+
+// ------------------------------------------------------------- reading
+
+namespace {
+const char* kRunCols =
+    "SELECT id, status, source, plan_path, entry, started_at, ended_at, pid, args, capacities, summary, "
+    "resumed_from FROM runs ";
+
+RunRow ReadRun(const Stmt& s) {
+  RunRow r;
+  r.id = s.Int(0);
+  r.status = s.Text(1);
+  r.source = s.Text(2);
+  r.plan_path = s.Text(3);
+  r.entry = s.Text(4);
+  r.started_at = s.Real(5);
+  if (!s.IsNull(6)) r.ended_at = s.Real(6);
+  r.pid = s.Int(7);
+  r.args = s.Text(8);
+  r.capacities = s.Text(9);
+  r.summary = s.Text(10);
+  if (!s.IsNull(11)) r.resumed_from = s.Int(11);
+  return r;
+}
+
+const char* kInstanceCols =
+    "SELECT name, stage, status, reason, cache_key, priority_s, estimate_ms, resources, outputs, key_parts, "
+    "ready_at, started_at, ended_at, attempts FROM instances ";
+
+InstanceRow ReadInstance(const Stmt& s) {
+  InstanceRow r;
+  r.name = s.Text(0);
+  r.stage = s.Text(1);
+  r.status = s.Text(2);
+  r.reason = s.Text(3);
+  r.cache_key = s.Text(4);
+  r.priority_s = s.Real(5);
+  r.estimate_ms = s.Int(6);
+  r.resources = s.Text(7);
+  r.outputs = s.Text(8);
+  r.key_parts = s.Text(9);
+  if (!s.IsNull(10)) r.ready_at = s.Real(10);
+  if (!s.IsNull(11)) r.started_at = s.Real(11);
+  if (!s.IsNull(12)) r.ended_at = s.Real(12);
+  r.attempts = static_cast<int>(s.Int(13));
+  return r;
+}
+}  // namespace
+
+std::vector<RunRow> RunStore::Runs(int limit) {
+  Stmt s(db_, (std::string(kRunCols) + "ORDER BY id DESC LIMIT ?").c_str());
+  s.Bind(1, static_cast<int64_t>(limit));
+  std::vector<RunRow> out;
+  while (s.Step()) out.push_back(ReadRun(s));
+  return out;
+}
+
+std::optional<RunRow> RunStore::GetRun(int64_t id) {
+  Stmt s(db_, (std::string(kRunCols) + "WHERE id = ?").c_str());
+  s.Bind(1, id);
+  if (s.Step()) return ReadRun(s);
+  return std::nullopt;
+}
+
+std::optional<int64_t> RunStore::LatestRun() {
+  Stmt s(db_, "SELECT MAX(id) FROM runs");
+  if (s.Step() && !s.IsNull(0)) return s.Int(0);
+  return std::nullopt;
+}
+
+std::optional<RunRow> RunStore::LatestUnfinished() {
+  Stmt s(db_, (std::string(kRunCols) + "ORDER BY id DESC LIMIT 1").c_str());
+  if (s.Step()) {
+    RunRow r = ReadRun(s);
+    if (r.status != "succeeded") return r;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> RunStore::Params(int64_t run) {
+  Stmt s(db_, "SELECT name, value FROM run_params WHERE run_id = ? ORDER BY name");
+  s.Bind(1, run);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));
+  return out;
+}
+
+std::vector<InstanceRow> RunStore::Instances(int64_t run) {
+  Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? ORDER BY COALESCE(started_at, ready_at, 1e300), name")
+                  .c_str());
+  s.Bind(1, run);
+  std::vector<InstanceRow> out;
+  while (s.Step()) out.push_back(ReadInstance(s));
+  return out;
+}
+
+std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string& name) {
+  Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? AND name = ?").c_str());
+  s.Bind(1, run).Bind(2, name);
+  if (s.Step()) return ReadInstance(s);
+  return std::nullopt;
+}
+
+std::vector<AttemptRow> RunStore::Attempts(int64_t run, const std::string& instance) {
+  Stmt s(db_,
+         "SELECT instance, stage, attempt, status, exit_code, signal, started_at, ended_at, wall_s, user_s, sys_s, "
+         "max_rss_bytes, stdout_path, stderr_path, error, command FROM attempts WHERE run_id = ? AND instance = ? "
+         "ORDER BY attempt");
+  s.Bind(1, run).Bind(2, instance);
+  std::vector<AttemptRow> out;
+  while (s.Step()) {
+    AttemptRow a;
+    a.instance = s.Text(0);
+    a.stage = s.Text(1);
+    a.attempt = static_cast<int>(s.Int(2));
+    a.status = s.Text(3);
+    if (!s.IsNull(4)) a.exit_code = s.Int(4);
+    if (!s.IsNull(5)) a.signal = s.Int(5);
+    a.started_at = s.Real(6);
+    a.ended_at = s.Real(7);
+    a.wall_s = s.Real(8);
+    a.user_s = s.Real(9);
+    a.sys_s = s.Real(10);
+    a.max_rss_bytes = s.Int(11);
+    a.stdout_path = s.Text(12);
+    a.stderr_path = s.Text(13);
+    a.error = s.Text(14);
+    a.command = s.Text(15);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::optional<std::pair<int64_t, InstanceRow>> RunStore::PreviousSuccess(int64_t run, const std::string& name) {
+  Stmt s(db_, (std::string("SELECT run_id, ") + (kInstanceCols + 7) +
+               "WHERE run_id < ? AND name = ? AND status IN ('succeeded', 'cached') ORDER BY run_id DESC LIMIT 1")
+                  .c_str());
+  s.Bind(1, run).Bind(2, name);
+  if (!s.Step()) return std::nullopt;
+  // Columns shifted by one: read through a copy of the row layout.
+  InstanceRow r;
+  r.name = s.Text(1);
+  r.stage = s.Text(2);
+  r.status = s.Text(3);
+  r.reason = s.Text(4);
+  r.cache_key = s.Text(5);
+  r.key_parts = s.Text(10);
+  return std::make_pair(s.Int(0), r);
+}
+
+}  // namespace flow::rt

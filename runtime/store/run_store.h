@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// The run store: `.flow/runs.db`, an SQLite database in WAL mode that records
+// runs, their params, instances, attempts, state changes, the cache of
+// committed results and remembered file hashes (docs/runtime.md, "The run
+// store"). `flow run` writes it; `flow status|runs|logs|why`, the compiler's
+// profile-guided priorities and later the report, the scheduler daemon and
+// the web UI read it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/sqlite.h"
+
+namespace flow::rt {
+
+/// Seconds since the epoch, with sub-second precision.
+double WallNow();
+
+struct RunRow {
+  int64_t id = 0;
+  std::string status;  // running, succeeded, failed, cancelled, interrupted
+  std::string source, plan_path, entry;
+  double started_at = 0;
+  std::optional<double> ended_at;
+  int64_t pid = 0;
+  std::string args;        // JSON array of the command line
+  std::string capacities;  // JSON object
+  std::string summary;     // JSON object
+  std::optional<int64_t> resumed_from;
+};
+
+struct InstanceRow {
+  std::string name, stage, status, reason, cache_key;
+  double priority_s = 0;
+  int64_t estimate_ms = 0;
+  std::string resources;  // JSON object
+  std::string outputs;    // JSON object: output name -> value
+  std::string key_parts;  // JSON object: what went into the cache key (for `flow why`)
+  std::optional<double> ready_at, started_at, ended_at;
+  int attempts = 0;
+};
+
+struct AttemptRow {
+  std::string instance, stage;
+  int attempt = 1;
+  std::string status;  // succeeded, failed, timed_out, cancelled
+  std::optional<int64_t> exit_code, signal;
+  double started_at = 0, ended_at = 0, wall_s = 0, user_s = 0, sys_s = 0;
+  int64_t max_rss_bytes = 0;
+  std::string stdout_path, stderr_path, error, command;
+};
+
+struct CacheRow {
+  std::string key, instance, stage;
+  int64_t run_id = 0;
+  std::string out_dir;    // relative to the project folder
+  std::string outputs;    // JSON object: output name -> value
+  std::string key_parts;  // JSON object: what went into the key (for `flow why`)
+};
+
+struct FileHashRow {
+  int64_t size = 0, mtime_ns = 0, inode = 0;
+  uint64_t hash = 0;
+};
+
+class RunStore {
+ public:
+  /// Opens `.flow/runs.db` at `path`, creating it and its tables when
+  /// `create`. Returns nullptr with `error` set on failure.
+  static std::unique_ptr<RunStore> Open(const std::string& path, bool create, std::string& error);
+  ~RunStore();
+
+  const std::string& error() const { return db_.error(); }
+
+  // State changes are grouped: Begin() ... Commit() is one transaction.
+  // Every change is inside one; `flow run` commits before it waits.
+  void Begin();
+  void Commit();
+
+  int64_t NewRun(const RunRow& run);
+  void FinishRun(int64_t run, const std::string& status, const std::string& summary);
+  /// Runs left `running` by a `flow run` that died: marked `interrupted`,
+  /// with their running instances and attempts. Returns how many.
+  int MarkInterrupted();
+  void AddParam(int64_t run, const std::string& name, const std::string& value_json);
+  void PutInstance(int64_t run, const InstanceRow& row);
+  void AddAttempt(int64_t run, const AttemptRow& row);
+  void AddEvent(int64_t run, const std::string& instance, const std::string& event, const std::string& detail);
+
+  std::optional<CacheRow> FindCache(const std::string& key);
+  void PutCache(const CacheRow& row);
+  void DropCache(const std::string& key);
+
+  std::optional<FileHashRow> FindFileHash(const std::string& path);
+  void PutFileHash(const std::string& path, const FileHashRow& row);
+
+  // ---- reading (flow status, runs, logs, why; reports)
+  std::vector<RunRow> Runs(int limit);
+  std::optional<RunRow> GetRun(int64_t id);
+  std::optional<int64_t> LatestRun();
+  /// The latest run that did not succeed (for --resume).
+  std::optional<RunRow> LatestUnfinished();
+  std::vector<std::pair<std::string, std::string>> Params(int64_t run);
+  std::vector<InstanceRow> Instances(int64_t run);
+  std::optional<InstanceRow> GetInstance(int64_t run, const std::string& name);
+  std::vector<AttemptRow> Attempts(int64_t run, const std::string& instance);
+  /// The instance `name` in the latest run before `run` where it succeeded
+  /// or was cached (for `flow why`): that run's id and the row.
+  std::optional<std::pair<int64_t, InstanceRow>> PreviousSuccess(int64_t run, const std::string& name);
+
+ private:
+  explicit RunStore(const std::string& path, bool create);
+  bool CreateSchema();
+  Db db_;
+  struct Statements;
+  std::unique_ptr<Statements> st_;
+  bool in_tx_ = false;
+};
+
+}  // namespace flow::rt

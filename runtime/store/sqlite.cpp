@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "store/sqlite.h"
+
+namespace flow::rt {
+
+Db::Db(const std::string& path, bool create, bool read_only) {
+  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    error_ = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    return;
+  }
+  // Readers and the writer never wait long on each other (WAL); a writer
+  // that finds the database locked retries for up to 10 s.
+  sqlite3_busy_timeout(db_, 10000);
+}
+
+Db::~Db() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+bool Db::Exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    SetError(msg ? msg : sqlite3_errmsg(db_));
+    sqlite3_free(msg);
+    return false;
+  }
+  return true;
+}
+
+Stmt::Stmt(Db& db, const char* sql) : db_(&db) {
+  if (sqlite3_prepare_v2(db.raw(), sql, -1, &s_, nullptr) != SQLITE_OK) {
+    db.SetError(std::string(sqlite3_errmsg(db.raw())) + " (in: " + sql + ")");
+    s_ = nullptr;
+  }
+}
+
+Stmt::~Stmt() {
+  if (s_) sqlite3_finalize(s_);
+}
+
+Stmt& Stmt::Bind(int i, int64_t v) {
+  if (s_) sqlite3_bind_int64(s_, i, v);
+  return *this;
+}
+Stmt& Stmt::Bind(int i, double v) {
+  if (s_) sqlite3_bind_double(s_, i, v);
+  return *this;
+}
+Stmt& Stmt::Bind(int i, std::string_view v) {
+  if (s_) sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::BindNull(int i) {
+  if (s_) sqlite3_bind_null(s_, i);
+  return *this;
+}
+
+bool Stmt::Step() {
+  if (!s_) return false;
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) db_->SetError(sqlite3_errmsg(db_->raw()));
+  return false;
+}
+
+void Stmt::Run() {
+  while (Step()) {
+  }
+  Reset();
+}
+
+void Stmt::Reset() {
+  if (!s_) return;
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+}
+
+bool Stmt::IsNull(int col) const { return !s_ || sqlite3_column_type(s_, col) == SQLITE_NULL; }
+int64_t Stmt::Int(int col) const { return s_ ? sqlite3_column_int64(s_, col) : 0; }
+double Stmt::Real(int col) const { return s_ ? sqlite3_column_double(s_, col) : 0; }
+std::string Stmt::Text(int col) const {
+  if (!s_) return {};
+  const unsigned char* t = sqlite3_column_text(s_, col);
+  return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, col)) : std::string();
+}
+
+}  // namespace flow::rt
