@@ -4,37 +4,46 @@
 # on the same DAGs (bench/gen_dag.py), in the same run of this script.
 #
 #   bench/run.sh [BUILD_DIR] [RUNS]
+#   SHAPES="chain fanout layers" WAYS="flow plan ninja make" bench/run.sh   (everything: about 20 min)
 #
 # 1. Overhead per stage: TOUCH_N (10,000) stages that each `touch` a marker,
-#    for each shape of SHAPES (chain fanout layers). Each run starts fresh
-#    (.flow/ deleted for flow; markers, .ninja_log and .ninja_deps deleted for
-#    ninja and make); the four ways are interleaved run by run, so a change of
-#    load on this shared machine hits them alike. Prints the median wall time
-#    of RUNS runs (default 5), ms per stage, peak memory, and the ratios
-#    flow/make and flow/ninja:
-#      flow run dag.flow --cpus 2 --progress none   (compiles in process)
-#      flow run dag.plan --cpus 2 --progress none   (plan from `flowc -o`, compiled once, untimed)
-#      ninja -j2
-#      make -j2
+#    for each shape of SHAPES, each way of WAYS:
+#      flow    flow run dag.flow --cpus 2 --progress none  (compiles in process)
+#      plan    flow run dag.plan --cpus 2 --progress none  (plan from `flowc -o`,
+#              compiled once beforehand; that compile time is printed)
+#      ninja   ninja -j2
+#      make    make -j2
+#    Each run starts fresh (.flow/ deleted for flow; the markers, .ninja_log
+#    and .ninja_deps for ninja and make), and the ways take turns run by run,
+#    so a change of load on this shared machine hits them alike. Prints the
+#    median wall time of RUNS runs (default 5), ms per stage, peak memory, and
+#    the ratios flow/make and flow/ninja.
 # 2. Scheduling: SLEEP_N (160) stages that sleep 0.05-0.3 s, a few 1-2 s on
-#    one path, for each shape of SLEEP_SHAPES (layers) and each seed of
-#    SLEEP_SEEDS (1 2 3); one run of each tool per seed. Prints each makespan
+#    one path, for each shape of SLEEP_SHAPES and each seed of SLEEP_SEEDS;
+#    one run of flow (dag.flow), ninja and make per seed. Prints each makespan
 #    divided by the lower bound max(critical path, total work / 2 cpus).
 #
+# The defaults (SHAPES=layers, WAYS="flow ninja make", SLEEP_SHAPES=layers,
+# SLEEP_SEEDS="1 2 3") keep one run near 5 minutes on the project's 2 cores,
+# where one `flow run` of 10,000 stages took about 20 s, a make about 7 s and
+# a ninja about 10 s: every shape and the plan way, 5 runs each, would take
+# about 25 minutes.
+#
 # Snakemake is not installed on the project's machine, so it is not measured.
-# hyperfine is not used: each run needs its own fresh folder and its peak
+# hyperfine is not used: each run needs its own fresh folder, and its peak
 # memory, which the loop below takes with /usr/bin/time as bench/measure.sh
 # does. flow is taken as it is in BUILD_DIR/bin (this script builds nothing);
-# when it is missing or fails on a tiny DAG, only ninja and make are timed.
+# when it is missing or fails on a 3-stage chain, only ninja and make are timed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 build=$(cd "$build" && pwd) || exit 2
 runs=${2:-5}
-shapes=${SHAPES:-chain fanout layers}
+shapes=${SHAPES-layers}
+wanted=${WAYS-flow ninja make}
 touch_n=${TOUCH_N:-10000}
-sleep_shapes=${SLEEP_SHAPES:-layers}
-sleep_seeds=${SLEEP_SEEDS:-1 2 3}
+sleep_shapes=${SLEEP_SHAPES-layers}
+sleep_seeds=${SLEEP_SEEDS-1 2 3}
 sleep_n=${SLEEP_N:-160}
 cpus=2
 flow=$build/bin/flow
@@ -45,7 +54,7 @@ trap 'rm -rf "$out"' EXIT
 t_start=$(date +%s)
 
 echo "runtime benchmark, $(date '+%Y-%m-%d %H:%M'), $(nproc) cpus, load: $(uptime | sed 's/.*load average: //')"
-echo "flow: $flow"
+echo "flow: $flow${flow:+ (built $(date -r "$flow" "+%Y-%m-%d %H:%M" 2>/dev/null || echo -))}, source at $(git -C "$root" log -1 --format="%h %cd" --date=format:"%H:%M" 2>/dev/null)"
 for tool in ninja make; do
   command -v $tool >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 2; }
 done
@@ -105,6 +114,7 @@ marker_prepare='rm -rf m .ninja_log .ninja_deps && mkdir m'
 marker_check='[ "$(ls m | wc -l)" -eq "$n" ]'
 
 declare -A summary
+if [ -n "$shapes" ]; then
 echo
 echo "== overhead: $touch_n stages that each touch a file, --cpus $cpus / -j$cpus, median of $runs fresh runs =="
 for shape in $shapes; do
@@ -112,48 +122,57 @@ for shape in $shapes; do
   python3 "$gen" "$shape" touch "$dir" --n "$touch_n"
   n=$touch_n
   ways=() ct=
+  want() { [[ " $wanted " == *" $1 "* ]]; }
   if [ $have_flow = 1 ]; then
-    if (cd "$dir" && /usr/bin/time -f "%e" -o "$out/ctime" "$flowc" dag.flow -o dag.plan --no-history >/dev/null 2>"$out/flowc.err"); then
-      ct=$(tail -1 "$out/ctime")
-      ways=(flow_file flow_plan)
-    else
-      echo "FAILED: \$ cd $dir && $flowc dag.flow -o dag.plan --no-history"; tail -15 "$out/flowc.err" | sed 's/^/  | /'
-      ways=(flow_file)
+    want flow && ways+=(flow)
+    if want plan; then
+      if (cd "$dir" && /usr/bin/time -f "%e" -o "$out/ctime" "$flowc" dag.flow -o dag.plan --no-history >/dev/null 2>"$out/flowc.err"); then
+        ct=$(tail -1 "$out/ctime")
+        ways+=(plan)
+      else
+        echo "FAILED: \$ cd $dir && $flowc dag.flow -o dag.plan --no-history"; tail -15 "$out/flowc.err" | sed 's/^/  | /'
+      fi
     fi
   fi
-  ways+=(ninja make)
+  want ninja && ways+=(ninja)
+  want make && ways+=(make)
   for key in "${ways[@]}"; do unset "walls[$shape.$key]" "mems[$shape.$key]"; done
   for _ in $(seq "$runs"); do
     for key in "${ways[@]}"; do
       case $key in
-        flow_file) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
-        flow_plan) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.plan --cpus $cpus --progress none ;;
+        flow) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
+        plan) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.plan --cpus $cpus --progress none ;;
         ninja) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" ninja -j$cpus ;;
         make) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" make -j$cpus ;;
       esac
     done
   done
   rm -rf "$dir/.flow" "$dir/m"
-  echo "$shape ($(python3 -c "import sys; print(open(sys.argv[1]).read().count('\n'))" "$dir/dag.flow") lines of .flow${ct:+, flowc -o plan $ct s}):"
+  echo "$shape${ct:+ (flowc dag.flow -o dag.plan: $ct s)}:"
   for key in "${ways[@]}"; do
     k=$shape.$key
     [ -z "${walls[$k]:-}" ] && { printf '  %-30s failed (above)\n' "$key"; continue; }
     w=$(median "${walls[$k]}"); m=$(median "${mems[$k]}")
     summary[$k]=$w
     case $key in
-      flow_file) label="flow run dag.flow" ;; flow_plan) label="flow run dag.plan" ;;
+      flow) label="flow run dag.flow" ;; plan) label="flow run dag.plan" ;;
       ninja) label="ninja -j$cpus" ;; make) label="make -j$cpus" ;;
     esac
     printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s)\n' \
       "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" "${walls[$k]% }"
   done
-  if [ $have_flow = 1 ]; then
-    printf '  ratios: flow(.flow)/make %s  flow(.flow)/ninja %s  flow(plan)/make %s  flow(plan)/ninja %s\n' \
-      "$(ratio "${summary[$shape.flow_file]:-}" "${summary[$shape.make]:-}")" "$(ratio "${summary[$shape.flow_file]:-}" "${summary[$shape.ninja]:-}")" \
-      "$(ratio "${summary[$shape.flow_plan]:-}" "${summary[$shape.make]:-}")" "$(ratio "${summary[$shape.flow_plan]:-}" "${summary[$shape.ninja]:-}")"
-  fi
+  line=
+  for f in flow plan; do
+    for base in make ninja; do
+      [ -n "${summary[$shape.$f]:-}" ] && [ -n "${summary[$shape.$base]:-}" ] &&
+        line+="  $f/$base $(ratio "${summary[$shape.$f]}" "${summary[$shape.$base]}")"
+    done
+  done
+  [ -n "$line" ] && echo "  ratios:$line"
 done
+fi
 
+if [ -n "$sleep_shapes" ] && [ -n "$sleep_seeds" ]; then
 echo
 echo "== scheduling: $sleep_n stages that sleep, --cpus $cpus / -j$cpus, makespan / lower bound, one run per seed =="
 declare -A ratios
@@ -188,6 +207,7 @@ for shape in $sleep_shapes; do
   for key in "${ways[@]}"; do printf ' %s %s' "$key" "$(median "${ratios[$shape.$key]:-}")"; done
   echo
 done
+fi
 
 echo
 echo "done in $(( $(date +%s) - t_start )) s, load at the end: $(uptime | sed 's/.*load average: //')"
