@@ -154,6 +154,24 @@ class FolderLock {
   int fd_ = -1;
 };
 
+// The folders of attempts that never committed (a failed attempt, or one
+// whose `flow run` was killed) are removed when the next run starts: it holds
+// the lock, so no attempt is in progress. Committed outputs are untouched.
+void RemoveAttemptFolders(const std::string& out_dir) {
+  std::error_code ec;
+  std::vector<std::string> stale;
+  for (llvm::sys::fs::directory_iterator d(out_dir, ec), end; !ec && d != end; d.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(d->path());
+    if (name.contains(".tmp-") || name.contains(".old-")) stale.push_back(d->path());
+  }
+  for (const auto& path : stale) {
+    if (llvm::sys::fs::is_directory(path))
+      llvm::sys::fs::remove_directories(path);
+    else
+      llvm::sys::fs::remove(path);
+  }
+}
+
 struct RunArgs {
   std::string input;
   std::vector<std::pair<std::string, std::string>> params;
@@ -375,6 +393,7 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   if (!ra.dry_run) {
     int n = store->MarkInterrupted();
     if (n > 0) std::fprintf(stderr, "flow: %d earlier run%s in this folder ended without finishing (marked interrupted)\n", n, n == 1 ? "" : "s");
+    RemoveAttemptFolders(flow_dir + "/out");
   }
 
   std::optional<int64_t> resumed_from;

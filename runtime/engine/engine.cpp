@@ -137,7 +137,7 @@ struct Item {
   int attempt = 0;
   uint64_t job = 0;
   double ready_at = 0, started_at = 0, ended_at = 0, retry_at = 0;
-  std::string tmp_dir, command, stdout_path, stderr_path;
+  std::string tmp_suffix, command, stdout_path, stderr_path;  // outputs are written to DIR.OUTPUT + tmp_suffix
   std::vector<int> gpus;
   // gates: the branch taken, -1 none, -2 unknown (dry run)
   int branch = -1;
@@ -213,6 +213,40 @@ std::string TemplateText(const plan::Plan& plan, const std::vector<plan::Templat
   return s;
 }
 
+bool IsHex16(const std::string& s, size_t at) {
+  if (at + 16 > s.size()) return false;
+  for (size_t i = at; i < at + 16; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(s[i])) || std::isupper(static_cast<unsigned char>(s[i]))) return false;
+  return true;
+}
+
+// Output paths name their instance's key: `.flow/out/INSTANCE.KEY.OUTPUT`.
+// In cache keys they become `.flow/out/INSTANCE.*.OUTPUT`: the file's
+// content is keyed separately, so an upstream instance that reran and made
+// the same content does not make this one rerun.
+std::string NormalizeOutputPaths(const std::string& text) {
+  static const std::string kOut = ".flow/out/";
+  std::string out;
+  size_t p = 0;
+  for (;;) {
+    size_t at = text.find(kOut, p);
+    if (at == std::string::npos) break;
+    size_t seg = at + kOut.size();
+    size_t end = text.find_first_of("\"/", seg);
+    if (end == std::string::npos) end = text.size();
+    // The output name has no dot: the key is the 16 hex digits before it.
+    size_t dot = text.rfind('.', end);
+    if (dot != std::string::npos && dot >= seg + 17 && text[dot - 17] == '.' && IsHex16(text, dot - 16)) {
+      out += text.substr(p, dot - 16 - p) + "*";
+      p = dot;
+    } else {
+      out += text.substr(p, seg - p);
+      p = seg;
+    }
+  }
+  return out + text.substr(p);
+}
+
 class Engine {
  public:
   Engine(const plan::Plan& plan, RunStore& store, Executor& exec, const RunOptions& opt)
@@ -257,11 +291,12 @@ class Engine {
   void CancelAll();
 
   // ---- evaluation
-  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_dir = nullptr);
+  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_prefix = nullptr,
+                       const std::string* out_suffix = nullptr);
   bool ComputeKey(uint32_t id, std::string& error);
   std::optional<std::string> TryCache(uint32_t id);
   std::vector<CommandPiece> Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                   const std::string& out_dir, bool command, std::string& error);
+                                   const std::string& out_suffix, bool command, std::string& error);
   std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
 
   std::string Abs(const std::string& rel) const {
@@ -285,7 +320,7 @@ class Engine {
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
   std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
-  bool stopping_ = false, cancelled_ = false;
+  bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   std::string first_failure_, first_failed_;
   size_t value_files_ = 0;
 };
@@ -360,7 +395,8 @@ void Engine::Wire(uint32_t id) {
 
 // ------------------------------------------------------------------ evaluation
 
-plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_dir) {
+plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix,
+                             const std::string* out_suffix) {
   plan::EvalEnv env;
   env.param = [this](const std::string& name) -> std::optional<json::Value> {
     for (const auto& p : plan_.params)
@@ -401,8 +437,10 @@ plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std
       if (const json::Value* v = inputs->get(name)) return *v;
       return std::nullopt;
     };
-  if (out_dir)
-    env.out_path = [out_dir](const std::string& name) -> std::optional<json::Value> { return *out_dir + "/" + name; };
+  if (out_prefix && out_suffix)
+    env.out_path = [out_prefix, out_suffix](const std::string& name) -> std::optional<json::Value> {
+      return *out_prefix + "." + name + *out_suffix;
+    };
   return env;
 }
 
@@ -450,23 +488,10 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   // content (in "files") and the instance and output they come from, not the
   // folder, so an upstream rerun that gives the same content reuses this.
   std::string text = ToText(json::Value(std::move(parts)));
-  std::string norm;
-  static const std::string kOut = ".flow/out/";
-  for (size_t p = 0; p < text.size();) {
-    size_t at = text.find(kOut, p);
-    size_t slash1 = at == std::string::npos ? at : text.find('/', at + kOut.size());
-    size_t slash2 = slash1 == std::string::npos ? slash1 : text.find('/', slash1 + 1);
-    size_t quote = slash1 == std::string::npos ? slash1 : text.find('"', slash1 + 1);
-    if (at == std::string::npos || slash1 == std::string::npos || slash2 == std::string::npos || quote < slash2) {
-      norm += text.substr(p);
-      break;
-    }
-    norm += text.substr(p, slash1 + 1 - p) + "*";
-    p = slash2;
-  }
+  std::string norm = NormalizeOutputPaths(text);
   it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
   it.key_parts = norm;
-  it.dir = ".flow/out/" + SafeName(it.name) + "/" + it.key.substr(0, 16);
+  it.dir = ".flow/out/" + SafeName(it.name) + "." + it.key.substr(0, 16);
   return true;
 }
 
@@ -476,12 +501,6 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   if (!stage.cache) return std::nullopt;
   auto row = store_.FindCache(it.key);
   if (!row) return std::nullopt;
-  // The outputs must still be there.
-  struct stat st;
-  if (stat(Abs(row->out_dir).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    store_.DropCache(it.key);
-    return std::nullopt;
-  }
   auto parsed = json::parse(row->outputs);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
@@ -519,10 +538,10 @@ std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& er
 // The words of each piece of a template. `command`: quoted words for the
 // command line; otherwise (env values) one text.
 std::vector<CommandPiece> Engine::Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                         const std::string& out_dir, bool command, std::string& error) {
+                                         const std::string& out_suffix, bool command, std::string& error) {
   Item& it = items_[id];
   std::vector<CommandPiece> pieces;
-  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &out_dir);
+  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &it.dir, &out_suffix);
   for (const auto& part : parts) {
     if (!part.expr.valid()) {
       pieces.push_back(CommandPiece::Text(part.text));
@@ -712,7 +731,7 @@ void Engine::ActivateNode(uint32_t id) {
   if (opt_.dry_run) {
     it.st = St::WouldRun;
     std::string err;
-    auto pieces = Pieces(id, stage.command, it.dir + ".tmp", true, err);
+    auto pieces = Pieces(id, stage.command, ".tmp", true, err);
     it.reason = err.empty() ? BuildCommand(pieces).text : err;
     if (progress_) progress_->Line("run", it.name, it.reason);
     return Finish(id, true);
@@ -818,13 +837,15 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   ++it.attempt;
   it.gpus = gpus;
   std::string error;
-  it.tmp_dir = fmt::format("{}.tmp-{}-{}", it.dir, run_, it.attempt);
+  it.tmp_suffix = fmt::format(".tmp-{}-{}", run_, it.attempt);
   std::string logs = fmt::format(".flow/logs/{}", run_);
-  llvm::sys::fs::remove_directories(Abs(it.tmp_dir));
-  if (!MakeDirs(Abs(it.tmp_dir), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
+  if (!made_dirs_) {
+    if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
+    made_dirs_ = true;
+  }
   it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
   it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
-  auto pieces = Pieces(id, stage.command, it.tmp_dir, true, error);
+  auto pieces = Pieces(id, stage.command, it.tmp_suffix, true, error);
   if (!error.empty()) return AttemptFailed(id, "command: " + error, nullptr);
   CommandLine cmd = BuildCommand(pieces);
   it.command = cmd.text;
@@ -848,7 +869,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
     if (eq != std::string::npos) env[s.substr(0, eq)] = s.substr(eq + 1);
   }
   for (const auto& var : stage.env) {
-    auto ps = Pieces(id, var.value, it.tmp_dir, false, error);
+    auto ps = Pieces(id, var.value, it.tmp_suffix, false, error);
     if (!error.empty()) return AttemptFailed(id, "env " + var.name + ": " + error, nullptr);
     std::string text;
     for (const auto& p : ps) {
@@ -891,8 +912,8 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   json::Object outputs;
   for (const auto& f : stage.outputs) {
-    std::string tmp = it.tmp_dir + "/" + f.name;
-    std::string final_path = it.dir + "/" + f.name;
+    std::string tmp = it.dir + "." + f.name + it.tmp_suffix;
+    std::string final_path = it.dir + "." + f.name;
     struct stat st;
     bool exists = stat(Abs(tmp).c_str(), &st) == 0;
     if (f.type.kind == Type::File || f.type.kind == Type::Dir) {
@@ -936,28 +957,28 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     }
     outputs[f.name] = std::move(v);
   }
-  // Commit: one rename makes the attempt's folder the instance's outputs.
-  std::string final_abs = Abs(it.dir);
-  if (llvm::sys::fs::exists(final_abs)) {
-    std::string trash = final_abs + ".old-" + std::to_string(run_);
-    llvm::sys::fs::remove_directories(trash);
-    if (::rename(final_abs.c_str(), trash.c_str()) != 0) {
-      error = "cannot replace " + it.dir + ": " + std::strerror(errno);
+  // Commit: each output is renamed to its final name (rename(2) replaces
+  // a stale file of a run that crashed before recording it). Only then is
+  // the result recorded, so a final name never holds half an output.
+  for (const auto& f : stage.outputs) {
+    std::string tmp = Abs(it.dir + "." + f.name + it.tmp_suffix);
+    std::string final_abs = Abs(it.dir + "." + f.name);
+    struct stat st;
+    if (lstat(final_abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      std::string old = final_abs + ".old-" + std::to_string(run_);
+      llvm::sys::fs::remove_directories(old);
+      if (::rename(final_abs.c_str(), old.c_str()) != 0) {
+        error = "cannot replace " + it.dir + "." + f.name + ": " + std::strerror(errno);
+        return false;
+      }
+      llvm::sys::fs::remove_directories(old);
+    }
+    if (::rename(tmp.c_str(), final_abs.c_str()) != 0) {
+      error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
       return false;
     }
-    llvm::sys::fs::remove_directories(trash);
-  }
-  if (::rename(Abs(it.tmp_dir).c_str(), final_abs.c_str()) != 0) {
-    error = "cannot commit " + it.tmp_dir + " to " + it.dir + ": " + std::strerror(errno);
-    return false;
   }
   it.outputs = std::move(outputs);
-  // Remember the hashes of the files just made (their stat is fresh).
-  for (const auto& f : stage.outputs)
-    if (f.type.kind == Type::File) {
-      std::string e;
-      HashPath(&store_, opt_.project_dir, it.dir + "/" + f.name, e);
-    }
   if (stage.cache) {
     CacheRow row;
     row.key = it.key;
@@ -1130,9 +1151,21 @@ RunSummary Engine::Run() {
     store_.Commit();
   }
 
+  // State changes are committed in groups: at most every 100 ms while
+  // instances are running, and always before the loop waits with nothing
+  // due. A crash loses at most the last 100 ms of records, never an output:
+  // an output folder without its record is made again by the next run.
+  constexpr double kCommitEvery = 0.1;
+  auto steady = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  auto commit = [&] {
+    if (!opt_.dry_run) store_.Commit();
+  };
+  store_.SetGrouping(!opt_.dry_run);
   int interrupts = InterruptCount();
+  bool drained_queue = false;
   for (;;) {
-    if (!opt_.dry_run) store_.Begin();
     while (!activate_.empty()) {
       uint32_t id = activate_.front();
       activate_.pop_front();
@@ -1141,7 +1174,7 @@ RunSummary Engine::Run() {
     if (InterruptCount() != interrupts && !cancelled_) {
       cancelled_ = true;
       stopping_ = true;
-      if (progress_) progress_->Line("cancel", "", "stopping: cancelling running instances (Ctrl-C again to kill them now)");
+      if (progress_) progress_->Line("cancel", "", "stopping: cancelling running instances and waiting for them");
       CancelAll();
       interrupts = InterruptCount();
     }
@@ -1160,14 +1193,16 @@ RunSummary Engine::Run() {
     }
     if (stopping_) {
       // Nothing new starts; what was queued will not run.
-      std::vector<uint32_t> queued;
-      for (size_t i = 0; i < items_.size(); ++i)
-        if (items_[i].st == St::Queued) queued.push_back(static_cast<uint32_t>(i));
-      for (uint32_t id : queued) {
-        sched_.Drop(id);
-        items_[id].st = cancelled_ ? St::Cancelled : St::NotRun;
-        items_[id].reason = cancelled_ ? "the run was cancelled" : "the run stopped after a failure";
-        Finish(id, false);
+      if (!drained_queue) {
+        drained_queue = true;
+        for (size_t i = 0; i < items_.size(); ++i) {
+          if (items_[i].st != St::Queued) continue;
+          uint32_t id = static_cast<uint32_t>(i);
+          sched_.Drop(id);
+          items_[id].st = cancelled_ ? St::Cancelled : St::NotRun;
+          items_[id].reason = cancelled_ ? "the run was cancelled" : "the run stopped after a failure";
+          Finish(id, false);
+        }
       }
       while (!activate_.empty()) {
         uint32_t id = activate_.front();
@@ -1177,20 +1212,24 @@ RunSummary Engine::Run() {
     } else {
       for (const auto& s : sched_.Pick(Now())) Launch(s.task, s.gpu_ids);
     }
-    if (!opt_.dry_run) store_.Commit();
     if (!activate_.empty()) continue;
-    if (exec_.Running() == 0 && sched_.queued() == 0 && retries_.empty() && by_job_.empty()) {
-      if (sched_.running() == 0) break;
-    }
+    if (exec_.Running() == 0 && sched_.queued() == 0 && retries_.empty() && by_job_.empty()) break;
     double wait = 3600;
     if (!retries_.empty()) wait = std::max(0.0, retries_.begin()->first - Now());
     if (progress_ && progress_->live()) wait = std::min(wait, 0.25);
+    if (double since = store_.in_tx_since(); since >= 0) {
+      double left = since + kCommitEvery - steady();
+      if (left <= 0)
+        commit();
+      else
+        wait = std::min(wait, left);
+    }
     auto done = exec_.Poll(wait);
-    if (!opt_.dry_run) store_.Begin();
     for (const auto& c : done) OnCompletion(c);
-    if (!opt_.dry_run) store_.Commit();
+    if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
+  commit();
 
   // Whatever never became ready did not run.
   if (!opt_.dry_run) store_.Begin();

@@ -26,6 +26,7 @@ void LocalExecutor::KillAll() {
   for (auto& [pid, job] : jobs_) {
     int status;
     waitpid(pid, &status, 0);
+    CloseStreams(job);
   }
   jobs_.clear();
   pid_of_.clear();
@@ -47,8 +48,15 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, spec.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return std::string("cannot create a pipe: ") + std::strerror(errno);
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return std::string("cannot create a pipe: ") + std::strerror(errno);
+  }
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
   // Its own process group (so a timeout or Ctrl-C reaches everything it
   // started), default signal handling and an empty signal mask.
@@ -70,11 +78,40 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   auto start = Clock::now();
   double started_at = WallNow();
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+  // PATH is searched once per program name, not once per job.
+  const std::string& program = spec.argv[0];
+  int rc;
+  if (program.find('/') == std::string::npos) {
+    auto found = resolved_.find(program);
+    if (found == resolved_.end()) {
+      std::string hit;
+      const char* path = std::getenv("PATH");
+      std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+      for (size_t b = 0; b <= dirs.size();) {
+        size_t e = dirs.find(':', b);
+        if (e == std::string::npos) e = dirs.size();
+        std::string cand = (e == b ? std::string(".") : dirs.substr(b, e - b)) + "/" + program;
+        if (access(cand.c_str(), X_OK) == 0) {
+          hit = cand;
+          break;
+        }
+        b = e + 1;
+      }
+      found = resolved_.emplace(program, hit).first;
+    }
+    rc = found->second.empty() ? posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data())
+                               : posix_spawn(&pid, found->second.c_str(), &fa, &attr, argv.data(), envp.data());
+  } else {
+    rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
   uint64_t id = next_id_++;
   if (rc != 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
     // The job failed before its program ran: report it like a shell would,
     // in the job's stderr log, as a completion of the next Poll.
     Completion c;
@@ -95,11 +132,56 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     ready_.push_back(std::move(c));
     return id;
   }
-  Job job{id, pid, start, started_at, std::nullopt, std::nullopt, false, false, spec.stderr_path};
+  Job job{id, pid, start, started_at, std::nullopt, std::nullopt, false, false, {}, {}};
+  job.out = {out_pipe[0], -1, spec.stdout_path};
+  job.err = {err_pipe[0], -1, spec.stderr_path};
+  fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+  fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
+  pipe_owner_[out_pipe[0]] = {pid, false};
+  pipe_owner_[err_pipe[0]] = {pid, true};
   if (spec.timeout_ms) job.deadline = start + std::chrono::milliseconds(*spec.timeout_ms);
   jobs_.emplace(pid, std::move(job));
   pid_of_[id] = pid;
   return id;
+}
+
+// Moves what a pipe holds to its log file. `to_eof`: the job is over, so
+// read until the writers are gone (its process group was killed; a
+// process that escaped the group cannot hold flow up: reading stops when the
+// pipe is empty).
+void LocalExecutor::Drain(Job::Stream& s, bool to_eof) {
+  if (s.pipe < 0) return;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(s.pipe, buf, sizeof buf);
+    if (n > 0) {
+      if (s.file < 0) s.file = open(s.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (s.file >= 0) {
+        ssize_t off = 0;
+        while (off < n) {
+          ssize_t w = write(s.file, buf + off, n - off);
+          if (w <= 0) break;
+          off += w;
+        }
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || to_eof) {  // end of file, or nothing more now and the job is over
+      pipe_owner_.erase(s.pipe);
+      close(s.pipe);
+      s.pipe = -1;
+    }
+    return;
+  }
+}
+
+void LocalExecutor::CloseStreams(Job& job) {
+  Drain(job.out, true);
+  Drain(job.err, true);
+  if (job.out.file >= 0) close(job.out.file);
+  if (job.err.file >= 0) close(job.err.file);
+  job.out.file = job.err.file = -1;
 }
 
 void LocalExecutor::Cancel(uint64_t id) {
@@ -123,6 +205,7 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     Job& job = it->second;
     // Whatever the command left running in its group goes with it.
     kill(-pid, SIGKILL);
+    CloseStreams(job);
     Completion c;
     c.job = job.id;
     c.started_at = job.started_at;
@@ -178,9 +261,19 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
       if (job.kill_at) wake = std::min(wake, *job.kill_at);
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
-    struct pollfd p = {signal_fd_, POLLIN, 0};
-    int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
-    if (rc > 0) DrainSignalPipe();
+    std::vector<struct pollfd> fds = {{signal_fd_, POLLIN, 0}};
+    for (const auto& [fd, owner] : pipe_owner_) fds.push_back({fd, POLLIN, 0});
+    int rc = poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
+    if (rc <= 0) continue;
+    if (fds[0].revents) DrainSignalPipe();
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      auto owner = pipe_owner_.find(fds[i].fd);
+      if (owner == pipe_owner_.end()) continue;
+      auto job = jobs_.find(owner->second.first);
+      if (job == jobs_.end()) continue;
+      Drain(owner->second.second ? job->second.err : job->second.out, false);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <deque>
+#include <string>
 #include <unordered_map>
 
 #include "exec/executor.h"
@@ -37,8 +38,17 @@ class LocalExecutor : public Executor {
     std::optional<Clock::time_point> deadline;  // timeout
     std::optional<Clock::time_point> kill_at;   // SIGKILL after SIGTERM
     bool timed_out = false, cancelled = false;
-    std::string stderr_path;
+    // stdout and stderr come through pipes and go to their log files, which
+    // are created when the first byte arrives (a silent command creates no
+    // file: on ext4 each new inode costs as much as starting the process).
+    struct Stream {
+      int pipe = -1;
+      int file = -1;
+      std::string path;
+    } out, err;
   };
+  void Drain(Job::Stream& s, bool to_eof);
+  void CloseStreams(Job& job);
   void Reap(std::vector<Completion>& out);
   void Timers(Clock::time_point now);
 
@@ -46,8 +56,10 @@ class LocalExecutor : public Executor {
   int signal_fd_;
   uint64_t next_id_ = 1;
   std::unordered_map<pid_t, Job> jobs_;
+  std::unordered_map<int, std::pair<pid_t, bool>> pipe_owner_;  // pipe fd -> (job pid, is stderr)
   std::unordered_map<uint64_t, pid_t> pid_of_;
-  std::deque<Completion> ready_;  // launch failures, reported by the next Poll
+  std::deque<Completion> ready_;
+  std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH ("" not found)  // launch failures, reported by the next Poll
 };
 
 }  // namespace flow::rt

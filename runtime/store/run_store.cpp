@@ -112,6 +112,7 @@ void RunStore::Begin() {
   if (in_tx_) return;
   db_.Exec("BEGIN IMMEDIATE");
   in_tx_ = true;
+  tx_since_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void RunStore::Commit() {
@@ -121,6 +122,7 @@ void RunStore::Commit() {
 }
 
 int64_t RunStore::NewRun(const RunRow& r) {
+  Write();
   Stmt s(db_,
          "INSERT INTO runs(status, source, plan_path, entry, started_at, pid, args, capacities, summary, "
          "resumed_from) VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -131,6 +133,7 @@ int64_t RunStore::NewRun(const RunRow& r) {
 }
 
 void RunStore::FinishRun(int64_t run, const std::string& status, const std::string& summary) {
+  Write();
   Stmt s(db_, "UPDATE runs SET status = ?, summary = ?, ended_at = ? WHERE id = ?");
   s.Bind(1, status).Bind(2, summary).Bind(3, WallNow()).Bind(4, run);
   s.Run();
@@ -155,12 +158,14 @@ int RunStore::MarkInterrupted() {
 }
 
 void RunStore::AddParam(int64_t run, const std::string& name, const std::string& value_json) {
+  Write();
   Stmt s(db_, "INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES(?,?,?)");
   s.Bind(1, run).Bind(2, name).Bind(3, value_json);
   s.Run();
 }
 
 void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
+  Write();
   Stmt& s = st_->put_instance;
   s.Bind(1, run).Bind(2, r.name).Bind(3, r.stage).Bind(4, r.status).Bind(5, r.reason).Bind(6, r.cache_key);
   s.Bind(7, r.priority_s).Bind(8, r.estimate_ms).Bind(9, r.resources).Bind(10, r.outputs).Bind(11, r.key_parts);
@@ -169,6 +174,7 @@ void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
 }
 
 void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
+  Write();
   Stmt& s = st_->add_attempt;
   s.Bind(1, run).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.attempt).Bind(5, r.status);
   s.Bind(6, r.exit_code).Bind(7, r.signal).Bind(8, r.started_at).Bind(9, r.ended_at).Bind(10, r.wall_s);
@@ -179,6 +185,7 @@ void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
 
 void RunStore::AddEvent(int64_t run, const std::string& instance, const std::string& event,
                         const std::string& detail) {
+  Write();
   Stmt& s = st_->add_event;
   s.Bind(1, run).Bind(2, WallNow()).Bind(3, instance).Bind(4, event).Bind(5, detail);
   s.Run();
@@ -203,6 +210,7 @@ std::optional<CacheRow> RunStore::FindCache(const std::string& key) {
 }
 
 void RunStore::PutCache(const CacheRow& r) {
+  Write();
   Stmt& s = st_->put_cache;
   s.Bind(1, r.key).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.run_id).Bind(5, r.out_dir).Bind(6, r.outputs);
   s.Bind(7, r.key_parts).Bind(8, WallNow());
@@ -210,6 +218,7 @@ void RunStore::PutCache(const CacheRow& r) {
 }
 
 void RunStore::DropCache(const std::string& key) {
+  Write();
   Stmt& s = st_->drop_cache;
   s.Bind(1, key);
   s.Run();
@@ -225,6 +234,7 @@ std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
 }
 
 void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
+  Write();
   Stmt& s = st_->put_hash;
   s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex(r.hash));
   s.Run();

@@ -79,6 +79,11 @@ class RunStore {
   // Every change is inside one; `flow run` commits before it waits.
   void Begin();
   void Commit();
+  /// Grouping: every write opens a transaction when none is open, and it
+  /// stays open until Commit(). in_tx_since() is when it was opened
+  /// (steady seconds), or a negative number when none is open.
+  void SetGrouping(bool on) { grouping_ = on; }
+  double in_tx_since() const { return in_tx_ ? tx_since_ : -1; }
 
   int64_t NewRun(const RunRow& run);
   void FinishRun(int64_t run, const std::string& status, const std::string& summary);
@@ -117,7 +122,11 @@ class RunStore {
   Db db_;
   struct Statements;
   std::unique_ptr<Statements> st_;
-  bool in_tx_ = false;
+  void Write() {
+    if (grouping_ && !in_tx_) Begin();
+  }
+  bool in_tx_ = false, grouping_ = false;
+  double tx_since_ = 0;
 };
 
 }  // namespace flow::rt
