@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: Apache-2.0
+// The run store (runtime/store/run_store): opening and creating, runs,
+// params, instances, attempts, events, cache and file-hash rows, marking
+// interrupted runs, PreviousSuccess, and a reader that is not blocked by a
+// writer's open transaction (WAL).
+#include "store/run_store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace flow::rt {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/flow_store_test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    path_ = dir_ + "/runs.db";
+    std::string error;
+    store_ = RunStore::Open(path_, true, error);
+    ASSERT_TRUE(store_) << error;
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  /// One value from the database, read with plain SQLite (another connection).
+  std::string Query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    std::string out;
+    if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+          sqlite3_column_text(st, 0))
+        out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      else
+        ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return out;
+  }
+  RunRow Run(const std::string& status = "running") {
+    RunRow r;
+    r.status = status;
+    r.source = "/p/main.flow";
+    r.plan_path = "/p/main.flow";
+    r.entry = "main";
+    r.started_at = 1700000000.25;
+    r.pid = 1234;
+    r.args = R"(["flow","run","main.flow"])";
+    r.capacities = R"({"cpus":4})";
+    r.summary = "";
+    return r;
+  }
+  InstanceRow Instance(const std::string& name, const std::string& status) {
+    InstanceRow i;
+    i.name = name;
+    i.stage = name.substr(0, name.find('['));
+    i.status = status;
+    i.cache_key = "key-" + name;
+    i.key_parts = R"({"stage":")" + i.stage + R"("})";
+    return i;
+  }
+  std::string dir_, path_;
+  std::unique_ptr<RunStore> store_;
+};
+
+TEST_F(StoreTest, CreatesTheFileInWalMode) {
+  EXPECT_TRUE(fs::exists(path_));
+  EXPECT_EQ(Query("PRAGMA journal_mode"), "wal");
+  for (const char* table : {"runs", "run_params", "instances", "attempts", "events", "cache", "file_hashes"})
+    EXPECT_EQ(Query(std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table + "'"),
+              "1")
+        << table;
+  // Opening again (as the readers do, without create) works and sees it.
+  int64_t id = store_->NewRun(Run());
+  std::string error;
+  auto again = RunStore::Open(path_, false, error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->LatestRun(), id);
+  // Creating again on an existing store keeps its rows.
+  auto create_again = RunStore::Open(path_, true, error);
+  ASSERT_TRUE(create_again) << error;
+  EXPECT_EQ(create_again->LatestRun(), id);
+}
+
+TEST_F(StoreTest, OpenFailsWithAMessage) {
+  std::string error;
+  EXPECT_EQ(RunStore::Open(dir_ + "/missing.db", false, error), nullptr);
+  EXPECT_THAT(error, HasSubstr("missing.db"));
+  EXPECT_FALSE(fs::exists(dir_ + "/missing.db"));
+  error.clear();
+  EXPECT_EQ(RunStore::Open(dir_ + "/no/such/dir/runs.db", true, error), nullptr);
+  EXPECT_THAT(error, HasSubstr("runs.db"));
+  // Not a database at all.
+  std::ofstream(dir_ + "/junk.db") << std::string(4096, 'x');
+  error.clear();
+  EXPECT_EQ(RunStore::Open(dir_ + "/junk.db", false, error), nullptr);
+  EXPECT_THAT(error, HasSubstr("junk.db"));
+  // A database without flow's tables (another program's, or an older one).
+  {
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open(std::string(dir_ + "/other.db").c_str(), &db), SQLITE_OK);
+    sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  error.clear();
+  EXPECT_EQ(RunStore::Open(dir_ + "/other.db", false, error), nullptr);
+  EXPECT_THAT(error, HasSubstr("other.db"));
+}
+
+TEST_F(StoreTest, NewRunAndFinishRun) {
+  EXPECT_FALSE(store_->LatestRun().has_value());
+  EXPECT_TRUE(store_->Runs(10).empty());
+  int64_t a = store_->NewRun(Run());
+  RunRow second = Run();
+  second.resumed_from = a;
+  int64_t b = store_->NewRun(second);
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+  EXPECT_EQ(store_->LatestRun(), b);
+
+  auto r = store_->GetRun(a);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, "running");
+  EXPECT_EQ(r->source, "/p/main.flow");
+  EXPECT_EQ(r->entry, "main");
+  EXPECT_DOUBLE_EQ(r->started_at, 1700000000.25);
+  EXPECT_FALSE(r->ended_at.has_value());
+  EXPECT_EQ(r->pid, 1234);
+  EXPECT_EQ(r->args, R"(["flow","run","main.flow"])");
+  EXPECT_EQ(r->capacities, R"({"cpus":4})");
+  EXPECT_FALSE(r->resumed_from.has_value());
+  EXPECT_EQ(store_->GetRun(b)->resumed_from, a);
+  EXPECT_FALSE(store_->GetRun(99).has_value());
+
+  double before = WallNow();
+  store_->FinishRun(a, "failed", R"({"ran":1})");
+  r = store_->GetRun(a);
+  EXPECT_EQ(r->status, "failed");
+  EXPECT_EQ(r->summary, R"({"ran":1})");
+  ASSERT_TRUE(r->ended_at.has_value());
+  EXPECT_GE(*r->ended_at, before - 1);
+  EXPECT_LE(*r->ended_at, WallNow() + 1);
+  EXPECT_EQ(store_->GetRun(b)->status, "running");  // only that run
+
+  // Newest first, limited.
+  int64_t c = store_->NewRun(Run());
+  std::vector<int64_t> ids;
+  for (const auto& x : store_->Runs(2)) ids.push_back(x.id);
+  EXPECT_THAT(ids, ElementsAre(c, b));
+}
+
+TEST_F(StoreTest, LatestUnfinished) {
+  EXPECT_FALSE(store_->LatestUnfinished().has_value());
+  int64_t a = store_->NewRun(Run());
+  store_->FinishRun(a, "failed", "{}");
+  EXPECT_EQ(store_->LatestUnfinished()->id, a);
+  int64_t b = store_->NewRun(Run());
+  store_->FinishRun(b, "cancelled", "{}");
+  EXPECT_EQ(store_->LatestUnfinished()->id, b);
+  int64_t c = store_->NewRun(Run());
+  store_->MarkInterrupted();
+  EXPECT_EQ(store_->LatestUnfinished()->id, c);
+  EXPECT_EQ(store_->LatestUnfinished()->status, "interrupted");
+  int64_t d = store_->NewRun(Run());
+  store_->FinishRun(d, "succeeded", "{}");
+  auto after_success = store_->LatestUnfinished();
+  EXPECT_TRUE(!after_success || after_success->id != d) << "a succeeded run is not unfinished";
+}
+
+TEST_F(StoreTest, MarkInterrupted) {
+  int64_t done = store_->NewRun(Run());
+  store_->PutInstance(done, Instance("a", "running"));  // a finished run keeps its rows
+  store_->FinishRun(done, "failed", "{}");
+  int64_t dead = store_->NewRun(Run());
+  store_->PutInstance(dead, Instance("a", "succeeded"));
+  store_->PutInstance(dead, Instance("b", "running"));
+  store_->PutInstance(dead, Instance("c", "pending"));
+  store_->PutInstance(dead, Instance("d", "failed"));
+  EXPECT_EQ(store_->MarkInterrupted(), 1);
+
+  auto r = store_->GetRun(dead);
+  EXPECT_EQ(r->status, "interrupted");
+  EXPECT_TRUE(r->ended_at.has_value());
+  EXPECT_EQ(store_->GetInstance(dead, "a")->status, "succeeded");
+  EXPECT_EQ(store_->GetInstance(dead, "b")->status, "not_run");
+  EXPECT_THAT(store_->GetInstance(dead, "b")->reason, HasSubstr("interrupted"));
+  EXPECT_EQ(store_->GetInstance(dead, "c")->status, "not_run");
+  EXPECT_EQ(store_->GetInstance(dead, "d")->status, "failed");
+  EXPECT_EQ(store_->GetRun(done)->status, "failed");
+  EXPECT_EQ(store_->GetInstance(done, "a")->status, "running");
+  // Nothing left to mark.
+  EXPECT_EQ(store_->MarkInterrupted(), 0);
+}
+
+TEST_F(StoreTest, Params) {
+  int64_t run = store_->NewRun(Run());
+  store_->AddParam(run, "lr", "0.1");
+  store_->AddParam(run, "epochs", "10");
+  store_->AddParam(run, "lr", "0.01");  // replaces
+  store_->AddParam(store_->NewRun(Run()), "lr", "5");
+  using P = std::pair<std::string, std::string>;
+  EXPECT_THAT(store_->Params(run), ElementsAre(P{"epochs", "10"}, P{"lr", "0.01"}));
+}
+
+TEST_F(StoreTest, InstancesRoundTripAndReplace) {
+  int64_t run = store_->NewRun(Run());
+  InstanceRow i = Instance("train[2]", "running");
+  i.reason = "why";
+  i.priority_s = 12.5;
+  i.estimate_ms = 3000;
+  i.resources = R"({"cpus":2})";
+  i.outputs = R"({"model":"m.pt"})";
+  i.ready_at = 100.5;
+  i.started_at = 101.25;
+  i.attempts = 1;
+  store_->PutInstance(run, i);
+  auto got = store_->GetInstance(run, "train[2]");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->name, "train[2]");
+  EXPECT_EQ(got->stage, "train");
+  EXPECT_EQ(got->status, "running");
+  EXPECT_EQ(got->reason, "why");
+  EXPECT_EQ(got->cache_key, "key-train[2]");
+  EXPECT_DOUBLE_EQ(got->priority_s, 12.5);
+  EXPECT_EQ(got->estimate_ms, 3000);
+  EXPECT_EQ(got->resources, R"({"cpus":2})");
+  EXPECT_EQ(got->outputs, R"({"model":"m.pt"})");
+  EXPECT_EQ(got->key_parts, R"({"stage":"train"})");
+  EXPECT_EQ(got->ready_at, 100.5);
+  EXPECT_EQ(got->started_at, 101.25);
+  EXPECT_FALSE(got->ended_at.has_value());
+  EXPECT_EQ(got->attempts, 1);
+
+  // The same name again replaces the row.
+  i.status = "succeeded";
+  i.ended_at = 110.0;
+  i.attempts = 2;
+  store_->PutInstance(run, i);
+  got = store_->GetInstance(run, "train[2]");
+  EXPECT_EQ(got->status, "succeeded");
+  EXPECT_EQ(got->ended_at, 110.0);
+  EXPECT_EQ(got->attempts, 2);
+  EXPECT_FALSE(store_->GetInstance(run, "train[3]").has_value());
+  EXPECT_FALSE(store_->GetInstance(run + 1, "train[2]").has_value());
+
+  // Instances: in the order they started (else became ready), the rest
+  // last, by name.
+  InstanceRow late = Instance("a", "succeeded");
+  late.started_at = 200;
+  InstanceRow early = Instance("z", "succeeded");
+  early.ready_at = 50;
+  store_->PutInstance(run, late);
+  store_->PutInstance(run, early);
+  store_->PutInstance(run, Instance("n", "pending"));
+  store_->PutInstance(run, Instance("m", "pending"));
+  std::vector<std::string> names;
+  for (const auto& x : store_->Instances(run)) names.push_back(x.name);
+  EXPECT_THAT(names, ElementsAre("z", "train[2]", "a", "m", "n"));
+  EXPECT_EQ(store_->Instances(run)[1].outputs, R"({"model":"m.pt"})");
+}
+
+TEST_F(StoreTest, AttemptsRoundTrip) {
+  int64_t run = store_->NewRun(Run());
+  AttemptRow a;
+  a.instance = "fit";
+  a.stage = "fit";
+  a.attempt = 2;
+  a.status = "timed_out";
+  a.signal = 9;
+  a.started_at = 10;
+  a.ended_at = 12.5;
+  a.wall_s = 2.5;
+  a.user_s = 1.25;
+  a.sys_s = 0.5;
+  a.max_rss_bytes = int64_t{5} << 32;
+  a.stdout_path = ".flow/logs/1/fit.2.out";
+  a.stderr_path = ".flow/logs/1/fit.2.err";
+  a.error = "timed out after 2s";
+  a.command = "python fit.py";
+  store_->AddAttempt(run, a);
+  AttemptRow first = a;
+  first.attempt = 1;
+  first.status = "failed";
+  first.signal.reset();
+  first.exit_code = 3;
+  store_->AddAttempt(run, first);
+  AttemptRow other = first;
+  other.instance = "other";
+  store_->AddAttempt(run, other);
+
+  auto rows = store_->Attempts(run, "fit");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].attempt, 1);
+  EXPECT_EQ(rows[0].status, "failed");
+  EXPECT_EQ(rows[0].exit_code, 3);
+  EXPECT_FALSE(rows[0].signal.has_value());
+  const AttemptRow& b = rows[1];
+  EXPECT_EQ(b.attempt, 2);
+  EXPECT_EQ(b.instance, "fit");
+  EXPECT_EQ(b.stage, "fit");
+  EXPECT_EQ(b.status, "timed_out");
+  EXPECT_FALSE(b.exit_code.has_value());
+  EXPECT_EQ(b.signal, 9);
+  EXPECT_DOUBLE_EQ(b.started_at, 10);
+  EXPECT_DOUBLE_EQ(b.ended_at, 12.5);
+  EXPECT_DOUBLE_EQ(b.wall_s, 2.5);
+  EXPECT_DOUBLE_EQ(b.user_s, 1.25);
+  EXPECT_DOUBLE_EQ(b.sys_s, 0.5);
+  EXPECT_EQ(b.max_rss_bytes, int64_t{5} << 32);
+  EXPECT_EQ(b.stdout_path, ".flow/logs/1/fit.2.out");
+  EXPECT_EQ(b.stderr_path, ".flow/logs/1/fit.2.err");
+  EXPECT_EQ(b.error, "timed out after 2s");
+  EXPECT_EQ(b.command, "python fit.py");
+  // cpu_s is user + sys, for other readers.
+  EXPECT_EQ(Query("SELECT cpu_s FROM attempts WHERE instance='fit' AND attempt=2"), "1.75");
+  EXPECT_TRUE(store_->Attempts(run, "nope").empty());
+}
+
+TEST_F(StoreTest, Events) {
+  int64_t run = store_->NewRun(Run());
+  double before = WallNow();
+  store_->AddEvent(run, "a", "started", "attempt 1");
+  store_->AddEvent(run, "a", "succeeded", "");
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM events WHERE run_id=1 AND instance='a'"), "2");
+  EXPECT_EQ(Query("SELECT detail FROM events WHERE event='started'"), "attempt 1");
+  EXPECT_GE(std::stod(Query("SELECT MIN(t) FROM events")), before - 1);
+}
+
+TEST_F(StoreTest, CacheRows) {
+  EXPECT_FALSE(store_->FindCache("k1").has_value());
+  CacheRow c;
+  c.key = "k1";
+  c.instance = "prep";
+  c.stage = "prep";
+  c.run_id = 3;
+  c.out_dir = ".flow/out/prep.k1";
+  c.outputs = R"({"data":"x.csv"})";
+  c.key_parts = R"({"stage":"prep"})";
+  store_->PutCache(c);
+  auto got = store_->FindCache("k1");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->key, "k1");
+  EXPECT_EQ(got->instance, "prep");
+  EXPECT_EQ(got->stage, "prep");
+  EXPECT_EQ(got->run_id, 3);
+  EXPECT_EQ(got->out_dir, ".flow/out/prep.k1");
+  EXPECT_EQ(got->outputs, R"({"data":"x.csv"})");
+  EXPECT_EQ(got->key_parts, R"({"stage":"prep"})");
+  // Replace, then drop.
+  c.run_id = 4;
+  store_->PutCache(c);
+  EXPECT_EQ(store_->FindCache("k1")->run_id, 4);
+  EXPECT_FALSE(store_->FindCache("k2").has_value());
+  store_->DropCache("k1");
+  EXPECT_FALSE(store_->FindCache("k1").has_value());
+  store_->DropCache("never-there");
+  EXPECT_TRUE(store_->error().empty()) << store_->error();
+}
+
+TEST_F(StoreTest, FileHashRowsKeepAll64Bits) {
+  EXPECT_FALSE(store_->FindFileHash("/a").has_value());
+  for (uint64_t h : {uint64_t{0}, uint64_t{1}, uint64_t{0xffffffffffffffffull}, uint64_t{0x8000000000000000ull},
+                     uint64_t{0xdeadbeefcafef00dull}}) {
+    store_->PutFileHash("/a", {10, 1234567890123456789, 42, h});
+    auto r = store_->FindFileHash("/a");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->hash, h);
+    EXPECT_EQ(r->size, 10);
+    EXPECT_EQ(r->mtime_ns, 1234567890123456789);
+    EXPECT_EQ(r->inode, 42);
+  }
+  EXPECT_FALSE(store_->FindFileHash("/b").has_value());
+}
+
+TEST_F(StoreTest, PreviousSuccess) {
+  // Run 1: prep succeeded. Run 2: cached. Run 3: failed. Run 4: ran again.
+  int64_t r1 = store_->NewRun(Run());
+  InstanceRow p = Instance("prep", "succeeded");
+  p.cache_key = "K1";
+  p.key_parts = R"({"inputs":{"n":1}})";
+  store_->PutInstance(r1, p);
+  int64_t r2 = store_->NewRun(Run());
+  p.status = "cached";
+  p.reason = "from run 1";
+  store_->PutInstance(r2, p);
+  int64_t r3 = store_->NewRun(Run());
+  p.status = "failed";
+  p.cache_key = "K3";
+  p.key_parts = R"({"inputs":{"n":3}})";
+  store_->PutInstance(r3, p);
+  int64_t r4 = store_->NewRun(Run());
+  p.status = "succeeded";
+  store_->PutInstance(r4, p);
+
+  auto prev = store_->PreviousSuccess(r4, "prep");
+  ASSERT_TRUE(prev.has_value());
+  EXPECT_EQ(prev->first, r2);
+  EXPECT_EQ(prev->second.name, "prep");
+  EXPECT_EQ(prev->second.stage, "prep");
+  EXPECT_EQ(prev->second.status, "cached");
+  EXPECT_EQ(prev->second.reason, "from run 1");
+  EXPECT_EQ(prev->second.cache_key, "K1");
+  EXPECT_EQ(prev->second.key_parts, R"({"inputs":{"n":1}})");
+  EXPECT_EQ(store_->PreviousSuccess(r2, "prep")->first, r1);
+  EXPECT_FALSE(store_->PreviousSuccess(r1, "prep").has_value());
+  EXPECT_FALSE(store_->PreviousSuccess(r4, "other").has_value());
+  // A later run does not count as "previous".
+  EXPECT_EQ(store_->PreviousSuccess(r3, "prep")->first, r2);
+}
+
+TEST_F(StoreTest, TransactionsGroupChanges) {
+  int64_t run = store_->NewRun(Run());
+  store_->Begin();
+  store_->PutInstance(run, Instance("a", "running"));
+  store_->AddEvent(run, "a", "started", "");
+  // Not visible to another connection until committed.
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "0");
+  store_->Begin();  // nested Begin: still one transaction
+  store_->Commit();
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "1");
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM events"), "1");
+  store_->Commit();  // nothing open: harmless
+  // A store closed inside a transaction commits it.
+  store_->Begin();
+  store_->PutInstance(run, Instance("b", "running"));
+  store_.reset();
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "2");
+}
+
+TEST_F(StoreTest, ReaderIsNotBlockedByAnOpenWriteTransaction) {
+  int64_t run = store_->NewRun(Run());
+  store_->PutInstance(run, Instance("a", "succeeded"));
+  std::string error;
+  auto early_reader = RunStore::Open(path_, false, error);
+  ASSERT_TRUE(early_reader) << error;
+
+  store_->Begin();
+  store_->PutInstance(run, Instance("b", "running"));
+  store_->FinishRun(run, "succeeded", "{}");
+
+  // A reader opened before, and one opened now, while the transaction is
+  // open: both read at once (no wait on the 10 s busy timeout) and see the
+  // last committed state.
+  auto t0 = std::chrono::steady_clock::now();
+  auto late_reader = RunStore::Open(path_, false, error);
+  ASSERT_TRUE(late_reader) << error;
+  for (RunStore* reader : {early_reader.get(), late_reader.get()}) {
+    EXPECT_EQ(reader->Instances(run).size(), 1u);
+    EXPECT_EQ(reader->GetRun(run)->status, "running");
+    EXPECT_EQ(reader->LatestRun(), run);
+    EXPECT_TRUE(reader->error().empty()) << reader->error();
+  }
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(waited, 1.0);
+
+  store_->Commit();
+  EXPECT_EQ(late_reader->Instances(run).size(), 2u);
+  EXPECT_EQ(early_reader->GetRun(run)->status, "succeeded");
+  EXPECT_TRUE(store_->error().empty()) << store_->error();
+}
+
+}  // namespace
+}  // namespace flow::rt
