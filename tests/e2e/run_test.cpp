@@ -528,6 +528,13 @@ std::string PieceContent(int i, bool refined) {
   return s;
 }
 
+/// The string value of "KEY" in a flat JSON object ("" when absent).
+std::string JsonStringField(const std::string& json, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+  return std::regex_search(json, m, re) ? std::string(m[1]) : std::string();
+}
+
 TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
   std::mt19937 rng(20241128);
   // Iteration i kills somewhere in [200 i, 200 i + 200) ms after the run
@@ -535,9 +542,6 @@ TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
   std::uniform_int_distribution<int> delay_ms(0, 199);
   std::string expected_all;
   for (int j = 0; j < 10; ++j) expected_all += PieceContent(j, true);
-  // A committed folder: .flow/out/INSTANCE.KEY (or .flow/out/INSTANCE/KEY);
-  // an attempt in progress ends in .tmp-RUN-ATTEMPT and is not one.
-  const std::regex key_dir("(^|\\.)[0-9a-fA-F]{16}$");
   const std::regex complete(R"(^begin (\d+)\nend \1\n(refined \1\n)?$)");
 
   int interrupted = 0;
@@ -605,16 +609,28 @@ TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
     for (const auto& name : succeeded_before)
       EXPECT_EQ(statuses[name], "cached") << name << " had succeeded before the kill: --resume must reuse it";
 
-    // Every committed folder holds complete outputs.
+    // Each instance's output, where the store says it is, holds exactly
+    // what its command writes in full.
+    const std::regex index_re(R"(^(piece|refine)\[(\d+)\]$)");
+    for (auto& row : store.Query("SELECT name, outputs FROM instances WHERE run_id = ?", {std::to_string(resumed_run)})) {
+      std::string name = row[0].value_or("");
+      std::smatch m;
+      if (!std::regex_match(name, m, index_re)) continue;
+      std::string path = JsonStringField(row[1].value_or(""), "out");
+      ASSERT_FALSE(path.empty()) << name << ": no path for output 'out' in instances.outputs: " << row[1].value_or("<null>");
+      fs::path full = fs::path(path).is_absolute() ? fs::path(path) : dir / path;
+      EXPECT_EQ(ReadFile(full), PieceContent(std::stoi(m[2]), m[1] == "refine")) << name << " at " << full;
+    }
+    // Nothing under .flow/out outside an attempt's temporary folder is half written.
     int committed = 0;
-    for (auto it = fs::recursive_directory_iterator(dir / ".flow" / "out"); it != fs::recursive_directory_iterator(); ++it) {
-      if (!it->is_directory() || !std::regex_search(it->path().filename().string(), key_dir)) continue;
-      for (auto& f : fs::directory_iterator(it->path())) {
-        if (!f.is_regular_file()) continue;
-        ++committed;
-        std::string content = ReadFile(f.path());
-        EXPECT_TRUE(std::regex_match(content, complete)) << f.path() << " is committed but holds '" << content << "'";
-      }
+    fs::path out = dir / ".flow" / "out";
+    for (auto it = fs::recursive_directory_iterator(out); it != fs::recursive_directory_iterator(); ++it) {
+      if (!it->is_regular_file()) continue;
+      std::string rel = fs::relative(it->path(), out).string();
+      if (rel.find(".tmp") != std::string::npos) continue;
+      ++committed;
+      std::string content = ReadFile(it->path());
+      EXPECT_TRUE(std::regex_match(content, complete)) << rel << " is committed but holds '" << content << "'";
     }
     EXPECT_GE(committed, 20) << "expected the 20 file outputs committed under .flow/out/";
   }
@@ -644,9 +660,16 @@ TEST_P(InjectionE2E, ParamValueReachesTheCommandAsOneLiteralWord) {
   EXPECT_FALSE(fs::exists(root_ / "pwned"));
 }
 
+std::string InjectionName(const ::testing::TestParamInfo<std::string>& info) {
+  static const char* const kNames[] = {"Semicolon", "DollarParen", "Quotes", "Backticks", "GlobVarsBraces",
+                                       "BackslashNewlinePipe"};
+  return kNames[info.index];
+}
+
 INSTANTIATE_TEST_SUITE_P(Values, InjectionE2E,
                          ::testing::Values("x; touch pwned", "$(touch pwned)", "a b'c\"d", "`touch pwned`",
-                                           "* ${HOME} {v} && touch pwned", "--x\\\n|touch pwned"));
+                                           "* ${HOME} {v} && touch pwned", "--x\\\n|touch pwned"),
+                         InjectionName);
 
 // ---------------------------------------------------------------- caching
 
@@ -897,6 +920,8 @@ TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
   EXPECT_EQ(r.code, 130) << r.Describe();
   Summary s = CheckSummary(r, "cancelled", {.instances = 1, .ran = 0, .cached = 0, .skipped = 0});
   EXPECT_FALSE(fs::exists(work_ / "finished.txt"));
+  pid_t sh = std::stoi("0" + ReadFile(work_ / "slow.pid"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 2)) << "the cancelled command " << sh << " still runs";
   RunStore store(Db());
   int run = s.run > 0 ? s.run : LatestRun();
   EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(run)}), "cancelled");
@@ -904,6 +929,91 @@ TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
             "cancelled");
   EXPECT_EQ(store.Scalar("SELECT status FROM attempts WHERE run_id = ? AND instance = 'slow'", {std::to_string(run)}),
             "cancelled");
+}
+
+TEST_F(RunE2E, SigintCancelsTheRunAndItsCommands) {
+  fs::path file = Use("long.flow");
+  Process p = Start({"run", file.string()});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "slow.pid") || p.Exited(); }, 20)) << "the slow stage never started";
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(work_ / "slow.pid").find('\n') != std::string::npos; }, 5));
+  p.Signal(SIGINT);
+  Result r = p.Wait(20);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  EXPECT_LT(r.seconds, 10) << r.Describe();
+  CheckSummary(r, "cancelled", {.instances = 1, .ran = 0});
+  pid_t sh = std::stoi(ReadFile(work_ / "slow.pid"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 2)) << "the cancelled command " << sh << " still runs";
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT status FROM runs ORDER BY id DESC LIMIT 1"), "cancelled");
+}
+
+TEST_F(RunE2E, ResumeReusesTheParamsAndTheSucceededInstancesOfTheFailedRun) {
+  fs::path file = Use("resume_params.flow");
+  WriteFile(work_ / "fail.flag", "");
+  Result failed = Flow({"run", file, "--param", "v=hello world"});
+  ASSERT_EQ(failed.code, 1) << failed.Describe();
+  Summary s1 = CheckSummary(failed, "failed", {.instances = 2, .ran = 1, .failed = 1});
+
+  fs::remove(work_ / "fail.flag");
+  Result resumed = Flow({"run", file, "--resume"});
+  ASSERT_EQ(resumed.code, 0) << "--resume reuses the failed run's params, so v needs no --param\n" << resumed.Describe();
+  Summary s2 = CheckSummary(resumed, "succeeded", {.instances = 2, .ran = 1, .cached = 1, .failed = 0});
+  EXPECT_EQ(ReadFile(work_ / "result.txt"), "hello world\n");
+  EXPECT_EQ(ReadFile(work_ / "ran.log"), "first\n") << "first succeeded before: it is reused, not run again";
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run),
+            (std::map<std::string, std::string>{{"first", "cached"}, {"second", "succeeded"}}));
+  EXPECT_EQ(store.Scalar("SELECT value FROM run_params WHERE run_id = ? AND name = 'v'", {std::to_string(s2.run)}),
+            "\"hello world\"");
+  EXPECT_EQ(store.Scalar("SELECT resumed_from FROM runs WHERE id = ?", {std::to_string(s2.run)}), std::to_string(s1.run));
+}
+
+TEST_F(RunE2E, RecordOutputIsCheckedAndPassedOnAsAJsonFile) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 2, .ran = 2, .skipped = 0});
+  std::string shown = ReadFile(work_ / "shown.json");
+  EXPECT_THAT(shown, AllOf(ContainsRegex("\"accuracy\" *: *1"), ContainsRegex("\"loss\" *: *0\\.5")))
+      << "a record input becomes the path of a JSON file holding it";
+}
+
+TEST_F(RunE2E, RecordOutputWithAFieldOfTheWrongTypeFails) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file, "--param", "mode=wrongtype"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 2, .failed = 1});
+  // docs/runtime.md: train[2]: output 'metrics': expected Metrics, found {...} (field 'accuracy': expected float, found string)
+  EXPECT_THAT(r.err, HasSubstr("evaluate: output 'm': expected Metrics, found {")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("(field 'accuracy': expected float, found string)")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "shown.json"));
+}
+
+TEST_F(RunE2E, RecordOutputWithAnExtraFieldFails) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file, "--param", "mode=extra"});
+  ASSERT_EQ(r.code, 1) << "records must have exactly their fields\n" << r.Describe();
+  EXPECT_THAT(r.err, AllOf(HasSubstr("evaluate"), HasSubstr("'m'"), HasSubstr("f1"))) << r.Describe();
+}
+
+TEST_F(RunE2E, DirOutputIsAFolderThatDownstreamStagesRead) {
+  fs::path file = Use("dirs.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 2, .ran = 2});
+  EXPECT_EQ(ReadFile(work_ / "listing.txt"), "f.txt\ninside\n");
+}
+
+TEST_F(RunE2E, DirOutputThatIsAFileFailsAndEntryPicksThePipeline) {
+  fs::path file = Use("dirs.flow");
+  Result r = Flow({"run", file, "--entry", "wrong"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 1, .failed = 1});
+  EXPECT_THAT(s.first_failure, HasSubstr("notdir")) << s.line;
+  EXPECT_THAT(r.err, HasSubstr("'d'")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "listing.txt"));
 }
 
 TEST_F(RunE2E, DryRunPrintsThePlanAndStartsOrRecordsNothing) {
