@@ -127,8 +127,8 @@ bool Check(const plan::Plan& plan, const Type& type, json::Value& value, std::st
       for (const auto& kv : *obj)
         if (std::none_of(rec->fields.begin(), rec->fields.end(),
                          [&](const plan::Field& f) { return f.name == kv.first.str(); }))
-          return fail(fmt::format("unknown field '{}' (a {} has {})", kv.first.str(), rec->name,
-                                  rec->fields.size()));
+          return fail(fmt::format("unknown field '{}' (a {} has {} field{})", kv.first.str(), rec->name,
+                                  rec->fields.size(), rec->fields.size() == 1 ? "" : "s"));
       return true;
     }
   }
@@ -167,11 +167,57 @@ void ForEachPath(const plan::Plan& plan, const Type& type, const json::Value& va
   }
 }
 
+namespace {
+// JSON with numbers in their shortest form (0.1, not 0.10000000000000001).
+void Short(const json::Value& v, std::string& out) {
+  switch (v.kind()) {
+    case json::Value::Number:
+      if (auto i = v.getAsInteger())
+        out += std::to_string(*i);
+      else
+        out += fmt::format("{}", *v.getAsNumber());
+      return;
+    case json::Value::Array: {
+      out += "[";
+      bool first = true;
+      for (const auto& e : *v.getAsArray()) {
+        out += first ? "" : ",";
+        first = false;
+        Short(e, out);
+      }
+      out += "]";
+      return;
+    }
+    case json::Value::Object: {
+      const json::Object& o = *v.getAsObject();
+      std::vector<std::string> keys;
+      for (const auto& kv : o) keys.push_back(kv.first.str());
+      std::sort(keys.begin(), keys.end());
+      out += "{";
+      for (size_t k = 0; k < keys.size(); ++k) {
+        out += k ? "," : "";
+        std::string q;
+        llvm::raw_string_ostream os(q);
+        os << json::Value(keys[k]);
+        out += os.str() + ":";
+        Short(*o.get(keys[k]), out);
+      }
+      out += "}";
+      return;
+    }
+    default: {
+      std::string q;
+      llvm::raw_string_ostream os(q);
+      os << v;
+      out += os.str();
+    }
+  }
+}
+}  // namespace
+
 std::string Brief(const json::Value& value) {
   std::string s;
-  llvm::raw_string_ostream os(s);
-  os << value;
-  os.flush();
+  Short(value, s);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
@@ -221,7 +267,7 @@ std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const
     std::sort(names.begin(), names.end());
     uint64_t h = 0x64697220ull;  // "dir "
     for (const auto& n : names) {
-      auto sub = HashPath(store, root, full + "/" + n, error);
+      auto sub = HashPath(store, root, path + "/" + n, error);
       if (!sub) return std::nullopt;
       h = Mix(Mix(h, llvm::xxHash64(n)), *sub);
     }

@@ -157,9 +157,13 @@ std::optional<double> ParseSize(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
   if (i == 0) return std::nullopt;
+  std::string number = text.substr(0, i);
+  if (std::count(number.begin(), number.end(), '.') > 1 || number == ".") return std::nullopt;
   double v;
   try {
-    v = std::stod(text.substr(0, i));
+    size_t used = 0;
+    v = std::stod(number, &used);
+    if (used != number.size()) return std::nullopt;
   } catch (...) {
     return std::nullopt;
   }
