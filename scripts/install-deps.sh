@@ -9,6 +9,7 @@ packages=(
   libfmt-dev libboost-graph-dev libgtest-dev libgmock-dev libsqlite3-dev
   libjemalloc-dev                   # allocator of the executables (faster than glibc's here)
   python3                           # bench generators
+  python3-sklearn                   # the example ML pipeline (/usr/bin/python3 with numpy, scikit-learn)
 )
 optional=(hyperfine clang libclang-rt-14-dev)  # benchmarks, fuzzing
 missing=()

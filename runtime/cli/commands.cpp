@@ -79,7 +79,12 @@ int Status(RunStore& store, int64_t run) {
   auto params = store.Params(run);
   if (!params.empty()) {
     std::printf("  params:");
-    for (const auto& [k, v] : params) std::printf(" %s=%s", k.c_str(), v.c_str());
+    for (const auto& [k, v] : params) {
+      auto parsed = json::parse(v);
+      std::string text = parsed ? Brief(*parsed) : v;
+      if (!parsed) llvm::consumeError(parsed.takeError());
+      std::printf(" %s=%s", k.c_str(), text.c_str());
+    }
     std::printf("\n");
   }
   auto rows = store.Instances(run);

@@ -686,7 +686,21 @@ void Engine::Fail(uint32_t id, const std::string& error) {
     first_failure_ = it.name + ": " + error;
     first_failed_ = it.name;
   }
-  if (progress_) progress_->Line("failed", it.name, error);
+  if (progress_) {
+    progress_->Line("failed", it.name, error);
+    // The end of what it said on stderr, so the cause is on screen.
+    if (!it.stderr_path.empty()) {
+      auto buf = llvm::MemoryBuffer::getFile(Abs(it.stderr_path));
+      if (buf) {
+        llvm::SmallVector<llvm::StringRef, 16> lines;
+        (*buf)->getBuffer().rtrim().split(lines, '\n');
+        size_t from = lines.size() > 5 ? lines.size() - 5 : 0;
+        std::string tail;
+        for (size_t i = from; i < lines.size(); ++i) tail += "    | " + lines[i].str() + "\n";
+        if (!tail.empty()) progress_->Raw(fmt::format("  last lines of {}:\n{}", it.stderr_path, tail));
+      }
+    }
+  }
   Event(id, "failed", error);
   if (!opt_.keep_going) stopping_ = true;
   Finish(id, false);

@@ -62,6 +62,13 @@ void Progress::Tick(size_t queued, size_t running) {
   if (live_ && !quiet_) Draw(false);
 }
 
+void Progress::Raw(const std::string& text) {
+  if (quiet_) return;
+  Clear();
+  std::fputs(text.c_str(), stderr);
+  if (live_) Draw(true);
+}
+
 void Progress::Clear() {
   if (live_ && drawn_) {
     std::fputs("\r\033[K", stderr);

@@ -26,6 +26,8 @@ class Progress {
   /// One event: a verb ("done", "failed", "skipped") and its detail.
   void Line(const std::string& verb, const std::string& name, const std::string& detail);
   void Tick(size_t queued, size_t running);
+  /// Text printed as it is (above the live line), unless quiet.
+  void Raw(const std::string& text);
   void Finish();
 
  private:
