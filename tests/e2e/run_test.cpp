@@ -32,6 +32,13 @@ using ::testing::UnorderedElementsAre;
 /// Environment of every flow run: short retry back-off and kill grace.
 const std::vector<std::string> kFastEnv = {"FLOW_RETRY_BACKOFF_MS=10", "FLOW_KILL_GRACE_MS=200"};
 
+/// The string value of "KEY" in a flat JSON object ("" when absent).
+std::string JsonStringField(const std::string& json, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+  return std::regex_search(json, m, re) ? std::string(m[1]) : std::string();
+}
+
 class RunE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -462,6 +469,25 @@ TEST_F(RunE2E, SizeAndDurationOutputsWrittenAsStringsUseTheLanguagesUnits) {
   EXPECT_THAT(checks, Contains("duration")) << "an output \"2m\" is not equal to 2m";
 }
 
+TEST_F(RunE2E, BackfillingNeverDelaysTheBlockedInstance) {
+  fs::path file = Use("backfill.flow");
+  Result r = Flow({"run", file, "--cpus", "2"});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 5, .ran = 5});
+  auto spans = SpansFromLog(ReadFile(work_ / "spans.log"));
+  ASSERT_EQ(spans.size(), 3u) << ReadFile(work_ / "spans.log");
+  EXPECT_GE(spans["big"].first, spans["a"].second) << "big (2 cpus) overlapped a (1 cpu) with --cpus 2";
+  EXPECT_GE(spans["c"].first, spans["big"].first)
+      << "c (estimated 30 s) started while big waited for a (estimated to end after 1 s): it delays big";
+  RunStore store(Db());
+  auto start = [&](const std::string& name) {
+    std::string t = store.Scalar("SELECT min(started_at) FROM attempts WHERE run_id = ? AND instance = ?",
+                                 {std::to_string(s.run), name});
+    return t.empty() ? -1.0 : std::stod(t);
+  };
+  EXPECT_GE(start("c"), start("big")) << "the store agrees: c started before big";
+}
+
 /// An instance that can never fit: exit 2, nothing started, the error names
 /// the instance and the resource.
 void ExpectNeverFits(const Result& r, const fs::path& work, const fs::path& db,
@@ -526,13 +552,6 @@ std::string PieceContent(int i, bool refined) {
   std::string s = "begin " + std::to_string(i) + "\nend " + std::to_string(i) + "\n";
   if (refined) s += "refined " + std::to_string(i) + "\n";
   return s;
-}
-
-/// The string value of "KEY" in a flat JSON object ("" when absent).
-std::string JsonStringField(const std::string& json, const std::string& key) {
-  std::smatch m;
-  std::regex re("\"" + key + "\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
-  return std::regex_search(json, m, re) ? std::string(m[1]) : std::string();
 }
 
 TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
@@ -736,6 +755,57 @@ TEST_F(RunE2E, CachingReusesUnchangedInstancesAndRerunsWhatAChangedFileFeeds) {
   EXPECT_EQ(ran_lines().size(), 6u);
 }
 
+TEST_F(RunE2E, CommittedOutputDeletedFromDiskIsNotReused) {
+  fs::path file = Use("cache.flow");
+  WriteFile(work_ / "a.txt", "alpha\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  Summary s1 = CheckSummary(r1, "succeeded", {.instances = 4, .ran = 4});
+  std::string outputs;
+  {
+    RunStore store(Db());
+    outputs = store.Scalar("SELECT outputs FROM instances WHERE run_id = ? AND name = 'upper#2'", {std::to_string(s1.run)});
+  }
+  std::string path = JsonStringField(outputs, "out");  // a file output's value is its path
+  ASSERT_FALSE(path.empty()) << "instances.outputs of upper#2 names no path for 'out': " << outputs;
+  fs::path full = fs::path(path).is_absolute() ? fs::path(path) : work_ / path;
+  ASSERT_TRUE(fs::exists(full)) << full;
+  fs::remove(full);
+
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  // upper#2 runs again; its new output has the same content, so the keys of
+  // combine and shout (which hash contents) are unchanged and they are reused.
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 4, .ran = 1, .cached = 3});
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{
+                                                {"upper", "cached"}, {"upper#2", "succeeded"}, {"combine", "cached"}, {"shout", "cached"}}));
+  EXPECT_EQ(ReadFile(full), "BETA\n");
+}
+
+TEST_F(RunE2E, ChangedCommandRerunsOnlyThatStageWhenItsOutputsComeOutTheSame) {
+  fs::path file = Use("cache.flow");
+  WriteFile(work_ / "a.txt", "alpha\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  std::string text = ReadFile(file);
+  size_t at = text.find("echo combine >> ran.log\"");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + std::string("echo combine >> ran.log").size(), "; true");
+  WriteFile(file, text);
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 4, .ran = 1, .cached = 3});
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{
+                                                {"upper", "cached"}, {"upper#2", "cached"}, {"combine", "succeeded"}, {"shout", "cached"}}));
+  Result why = Flow({"why", "combine"});
+  EXPECT_EQ(why.code, 0) << why.Describe();
+  EXPECT_THAT(why.out + why.err, ContainsRegex("command|definition|stage")) << "flow why says the stage changed\n" << why.Describe();
+}
+
 TEST_F(RunE2E, StageWithCacheFalseRunsEveryTime) {
   fs::path file = Use("cache_false.flow");
   Result r1 = Flow({"run", file});
@@ -891,6 +961,14 @@ TEST_F(RunE2E, KeepGoingRunsEverythingThatDoesNotDependOnTheFailure) {
   auto statuses = store.InstanceStatuses(s.run);
   EXPECT_EQ(statuses["after"], "not_run");
   EXPECT_EQ(statuses["indep[1]"], "succeeded");
+}
+
+TEST_F(RunE2E, ConditionThatCannotBeEvaluatedFailsTheRun) {
+  fs::path file = Use("cond_error.flow");
+  Result r = Flow({"run", file});
+  EXPECT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 3});
+  EXPECT_FALSE(fs::exists(work_ / "branch.txt")) << "a branch ran although its condition could not be evaluated";
 }
 
 TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
