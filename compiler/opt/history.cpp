@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Profile-guided estimates: per-stage medians of the durations that earlier
-// runs recorded in the run store (`.flow/runs.db`, docs/run-store.md).
+// Profile-guided estimates: medians of the durations that earlier runs
+// recorded in the run store (`.flow/runs.db`, docs/runtime.md), per
+// instance and per stage.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -24,25 +25,47 @@ std::optional<History> ReadHistory(const std::string& flow_dir) {
   sqlite3_stmt* stmt = nullptr;
   // Succeeded attempts only: a failed or killed attempt's time says little
   // about how long the stage takes.
-  const char* sql = "SELECT stage, wall_s FROM attempts WHERE status = 'succeeded' AND wall_s IS NOT NULL";
-  std::map<std::string, std::vector<double>> samples;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK) {
+  // The run store has the instance of each attempt; a store written by
+  // another tool may have only (stage, status, wall_s).
+  const char* sql =
+      "SELECT stage, wall_s, instance FROM attempts WHERE status = 'succeeded' AND wall_s IS NOT NULL";
+  const char* sql_stage_only = "SELECT stage, wall_s FROM attempts WHERE status = 'succeeded' AND wall_s IS NOT NULL";
+  std::map<std::string, std::vector<double>> samples, by_instance;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql_stage_only, -1, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      stmt = nullptr;
+    }
+  }
+  if (stmt) {
+    bool with_instance = sqlite3_column_count(stmt) == 3;
     while (sqlite3_step(stmt) == SQLITE_ROW) {
       const unsigned char* stage = sqlite3_column_text(stmt, 0);
       if (!stage) continue;
-      samples[reinterpret_cast<const char*>(stage)].push_back(sqlite3_column_double(stmt, 1) * 1000.0);
+      double ms = sqlite3_column_double(stmt, 1) * 1000.0;
+      std::string s = reinterpret_cast<const char*>(stage);
+      samples[s].push_back(ms);
+      if (with_instance)
+        if (const unsigned char* inst = sqlite3_column_text(stmt, 2))
+          by_instance[s + "\t" + reinterpret_cast<const char*>(inst)].push_back(ms);
     }
   }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   if (samples.empty()) return std::nullopt;
-  History h;
-  for (auto& [stage, ms] : samples) {
+  auto median = [](std::vector<double>& ms) {
     std::sort(ms.begin(), ms.end());
     size_t n = ms.size();
-    h.median_ms[stage] = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
-    h.samples[stage] = static_cast<int>(n);
+    return n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+  };
+  History h;
+  for (auto& [stage, ms] : samples) {
+    h.median_ms[stage] = median(ms);
+    h.samples[stage] = static_cast<int>(ms.size());
   }
+  for (auto& [key, ms] : by_instance) h.instance_median_ms[key] = median(ms);
   return h;
 }
 

@@ -558,7 +558,13 @@ void AssignPriorities(plan::Plan& p, const History* history, int64_t default_est
   auto estimate = [&](plan::Instance& inst) {
     const plan::Stage& s = p.stages[inst.stage];
     // SPEC: `estimate` is "for priorities until measured": a measurement wins.
-    if (history && history->median_ms.count(s.name)) {
+    auto own = history ? history->instance_median_ms.find(s.name + "\t" + inst.name)
+                       : std::map<std::string, double>::const_iterator();
+    if (history && own != history->instance_median_ms.end()) {
+      inst.estimate_ms = static_cast<int64_t>(own->second);
+      inst.estimate_source = plan::EstimateSource::History;
+      ++measured;
+    } else if (history && history->median_ms.count(s.name)) {
       inst.estimate_ms = static_cast<int64_t>(history->median_ms.at(s.name));
       inst.estimate_source = plan::EstimateSource::History;
       ++measured;

@@ -21,10 +21,13 @@ struct Explain {
   void Add(const std::string& pass, std::string sentence) { entries.push_back({pass, std::move(sentence)}); }
 };
 
-/// Measured durations of earlier runs, per stage name (from the run store).
+/// Measured durations of earlier runs (from the run store): per instance
+/// (keyed "STAGE\tINSTANCE": train[2] may take longer than train[0]), and
+/// per stage name for instances not measured yet.
 struct History {
   std::map<std::string, double> median_ms;
   std::map<std::string, int> samples;
+  std::map<std::string, double> instance_median_ms;
 };
 
 struct OptimizeOptions {

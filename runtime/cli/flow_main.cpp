@@ -447,7 +447,10 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   opt.retry_backoff_ms = EnvMs("FLOW_RETRY_BACKOFF_MS", 1000);
   opt.kill_grace_ms = EnvMs("FLOW_KILL_GRACE_MS", 5000);
   LocalExecutor executor(opt.kill_grace_ms);
-  if (!ra.dry_run) lock.Describe(fmt::format("pid {}", getpid()));
+  if (!ra.dry_run) {
+    lock.Describe(fmt::format("pid {}", getpid()));
+    opt.on_started = [&lock](int64_t run) { lock.Describe(fmt::format("run {}, pid {}", run, getpid())); };
+  }
   RunSummary sum = Run(*plan, *store, executor, opt);
   std::fprintf(stderr, "%s\n", sum.line.c_str());
   return ra.dry_run ? 0 : sum.exit_code;

@@ -1142,6 +1142,7 @@ RunSummary Engine::Run() {
     run_ = store_.NewRun(row);
     for (const auto& p : plan_.params) store_.AddParam(run_, p.name, ToText(p.value));
     store_.Commit();
+    if (opt_.on_started) opt_.on_started(run_);
   }
   sum.run_id = run_;
   ProgressMode mode = opt_.progress;

@@ -5,6 +5,7 @@
 // records every state change in the run store (docs/runtime.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,8 @@ struct RunOptions {
   std::optional<int64_t> resumed_from;
   int64_t retry_backoff_ms = 1000;
   int64_t kill_grace_ms = 5000;
+  /// Called once the run has its number (the CLI writes it into .flow/lock).
+  std::function<void(int64_t run)> on_started;
 };
 
 struct RunSummary {

@@ -45,9 +45,9 @@ std::optional<int64_t> ParseUnits(const std::string& s, bool duration) {
   }
   std::string u = s.substr(i);
   static const std::pair<const char*, double> kDur[] = {{"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}, {"d", 8.64e7}};
-  static const std::pair<const char*, double> kSize[] = {{"B", 1},   {"KB", 1e3},       {"MB", 1e6},
-                                                         {"GB", 1e9}, {"TB", 1e12},     {"KiB", 1024.},
-                                                         {"MiB", 1048576.}, {"GiB", 1073741824.}};
+  static const std::pair<const char*, double> kSize[] = {  // SPEC 1.1: each unit 1024 times the one before
+      {"B", 1},        {"KB", 1024.},    {"MB", 1048576.},    {"GB", 1073741824.},    {"TB", 1099511627776.},
+      {"KiB", 1024.},  {"MiB", 1048576.}, {"GiB", 1073741824.}, {"TiB", 1099511627776.}};
   if (duration) {
     for (const auto& [name, m] : kDur)
       if (u == name) return static_cast<int64_t>(std::llround(v * m));

@@ -168,20 +168,22 @@ std::optional<double> ParseSize(const std::string& text) {
     return std::nullopt;
   }
   std::string unit = text.substr(i);
+  // SPEC 1.1: each unit is 1024 times the one before.
   static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},       {"B", 1},       {"KB", 1e3},          {"MB", 1e6},          {"GB", 1e9},
-      {"TB", 1e12},  {"KiB", 1024.}, {"MiB", 1048576.},    {"GiB", 1073741824.}, {"TiB", 1099511627776.},
-      {"K", 1e3},    {"M", 1e6},     {"G", 1e9},           {"T", 1e12}};
+      {"", 1},          {"B", 1},          {"KB", 1024.},      {"MB", 1048576.},      {"GB", 1073741824.},
+      {"TB", 1099511627776.}, {"KiB", 1024.}, {"MiB", 1048576.}, {"GiB", 1073741824.}, {"TiB", 1099511627776.},
+      {"K", 1024.},     {"M", 1048576.},   {"G", 1073741824.}, {"T", 1099511627776.}};
   for (const auto& [u, m] : kUnits)
     if (unit == u) return v * m;
   return std::nullopt;
 }
 
 std::string FormatBytes(double b) {
-  if (b >= 1e12) return fmt::format("{:.4g} TB", b / 1e12);
-  if (b >= 1e9) return fmt::format("{:.4g} GB", b / 1e9);
-  if (b >= 1e6) return fmt::format("{:.4g} MB", b / 1e6);
-  if (b >= 1e3) return fmt::format("{:.4g} KB", b / 1e3);
+  // In the language's units (1 GB = 1024 MB), shortest form first.
+  static const std::pair<const char*, double> kUnits[] = {
+      {"TB", 1099511627776.}, {"GB", 1073741824.}, {"MB", 1048576.}, {"KB", 1024.}};
+  for (const auto& [u, m] : kUnits)
+    if (b >= m) return fmt::format("{:.4g} {}", b / m, u);
   return fmt::format("{} B", b);
 }
 

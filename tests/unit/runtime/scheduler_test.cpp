@@ -23,7 +23,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr double kEps = 1e-6;
-constexpr double GB = 1e9;
+constexpr double GB = 1073741824.0;  // SPEC 1.1: 1 GB = 1024 MB
 
 std::vector<uint32_t> Ids(const std::vector<StartDecision>& d) {
   std::vector<uint32_t> out;
@@ -610,11 +610,12 @@ TEST(SchedulerNeverFits, FractionalAmounts) {
 TEST(ParseSize, UnitsAndPlainBytes) {
   EXPECT_EQ(ParseSize("1000"), 1000.0);
   EXPECT_EQ(ParseSize("0"), 0.0);
-  EXPECT_EQ(ParseSize("4GB"), 4e9);
-  EXPECT_EQ(ParseSize("512MB"), 512e6);
-  EXPECT_EQ(ParseSize("16G"), 16e9);
-  EXPECT_EQ(ParseSize("2KB"), 2000.0);
-  EXPECT_EQ(ParseSize("3TB"), 3e12);
+  // SPEC 1.1: each unit is 1024 times the one before.
+  EXPECT_EQ(ParseSize("4GB"), 4 * 1073741824.0);
+  EXPECT_EQ(ParseSize("512MB"), 512 * 1048576.0);
+  EXPECT_EQ(ParseSize("16G"), 16 * 1073741824.0);
+  EXPECT_EQ(ParseSize("2KB"), 2048.0);
+  EXPECT_EQ(ParseSize("3TB"), 3 * 1099511627776.0);
   EXPECT_EQ(ParseSize("10B"), 10.0);
   EXPECT_EQ(ParseSize("1.5GiB"), 1.5 * 1073741824.0);
   EXPECT_EQ(ParseSize("1KiB"), 1024.0);
@@ -643,10 +644,11 @@ TEST(ParseSize, RejectsAMalformedNumber) {
 }
 
 TEST(FormatBytes, ForMessages) {
-  EXPECT_EQ(FormatBytes(4e9), "4 GB");
-  EXPECT_EQ(FormatBytes(512e6), "512 MB");
-  EXPECT_EQ(FormatBytes(1.5e12), "1.5 TB");
-  EXPECT_EQ(FormatBytes(2000), "2 KB");
+  EXPECT_EQ(FormatBytes(4 * 1073741824.0), "4 GB");
+  EXPECT_EQ(FormatBytes(512 * 1048576.0), "512 MB");
+  EXPECT_EQ(FormatBytes(1.5 * 1099511627776.0), "1.5 TB");
+  EXPECT_EQ(FormatBytes(2048), "2 KB");
+  EXPECT_EQ(FormatBytes(4e9), "3.725 GB");
   EXPECT_EQ(FormatBytes(12), "12 B");
 }
 

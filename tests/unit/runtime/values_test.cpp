@@ -134,8 +134,8 @@ TEST_F(CheckValueTest, DurationNormalizesToMilliseconds) {
 
 TEST_F(CheckValueTest, SizeNormalizesToBytes) {
   EXPECT_EQ(Check(T(Type::Size), "1024"), "1024");
-  EXPECT_EQ(Check(T(Type::Size), "\"4GB\""), "4000000000");
-  EXPECT_EQ(Check(T(Type::Size), "\"512MB\""), "512000000");
+  EXPECT_EQ(Check(T(Type::Size), "\"4GB\""), "4294967296");  // SPEC 1.1: 1 GB = 1024 MB
+  EXPECT_EQ(Check(T(Type::Size), "\"512MB\""), "536870912");
   EXPECT_EQ(Check(T(Type::Size), "\"2KiB\""), "2048");
   EXPECT_EQ(Check(T(Type::Size), "\"1.5GiB\""), "1610612736");
   EXPECT_EQ(Check(T(Type::Size), "\"10B\""), "10");
@@ -171,7 +171,7 @@ TEST_F(CheckValueTest, Optional) {
   EXPECT_EQ(Check(opt, "null"), "null");
   EXPECT_EQ(Check(opt, "4"), "4");
   EXPECT_EQ(Check(opt, "\"4\""), "error: expected int, found string");
-  EXPECT_EQ(Check(Type::OptionalOf(T(Type::Size)), "\"1KB\""), "1000");
+  EXPECT_EQ(Check(Type::OptionalOf(T(Type::Size)), "\"1KB\""), "1024");
 }
 
 TEST_F(CheckValueTest, None) {
