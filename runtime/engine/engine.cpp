@@ -320,6 +320,8 @@ class Engine {
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
   std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
+  std::map<std::string, std::string> base_env_;  // flow's own environment
+  std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   std::string first_failure_, first_failed_;
   size_t value_files_ = 0;
@@ -593,18 +595,24 @@ void Engine::Record(uint32_t id) {
   row.cache_key = it.key;
   row.priority_s = inst.priority_s;
   row.estimate_ms = inst.estimate_ms;
-  json::Object res;
-  Demand d = DemandOf(stage);
-  res["cpus"] = d.cpus;
-  res["memory"] = d.memory_bytes;
-  res["gpus"] = d.gpus;
-  for (const auto& [k, v] : d.pools) res[k] = v;
-  if (!it.gpus.empty()) {
-    json::Array ids;
-    for (int g : it.gpus) ids.push_back(g);
-    res["gpu_ids"] = std::move(ids);
+  auto cached = resources_text_.find(inst.stage);
+  if (cached == resources_text_.end() || !it.gpus.empty()) {
+    json::Object res;
+    Demand d = DemandOf(stage);
+    res["cpus"] = d.cpus;
+    res["memory"] = d.memory_bytes;
+    res["gpus"] = d.gpus;
+    for (const auto& [k, v] : d.pools) res[k] = v;
+    if (!it.gpus.empty()) {
+      json::Array ids;
+      for (int g : it.gpus) ids.push_back(g);
+      res["gpu_ids"] = std::move(ids);
+      row.resources = ToText(json::Value(std::move(res)));
+    } else {
+      cached = resources_text_.emplace(inst.stage, ToText(json::Value(std::move(res)))).first;
+    }
   }
-  row.resources = ToText(json::Value(std::move(res)));
+  if (it.gpus.empty()) row.resources = cached->second;
   row.outputs = ToText(json::Value(json::Object(it.outputs)));
   row.key_parts = it.key_parts;
   if (it.ready_at > 0) row.ready_at = it.ready_at;
@@ -751,8 +759,7 @@ void Engine::ActivateNode(uint32_t id) {
     return Finish(id, true);
   }
   it.st = St::Queued;
-  it.ready_at = WallNow();
-  Record(id);
+  it.ready_at = WallNow();  // recorded with its start (the run store has no row per queueing)
   sched_.AddReady(id, DemandOf(stage), inst.priority_s, inst.estimate_ms / 1000.0);
 }
 
@@ -876,12 +883,15 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   Demand d = DemandOf(stage);
   spec.reservation = {d.cpus, static_cast<int64_t>(d.memory_bytes), gpus};
   // The environment: flow's own, the stage's env block, then ours.
+  if (base_env_.empty())
+    for (char** e = environ; e && *e; ++e) {
+      std::string s = *e;
+      size_t eq = s.find('=');
+      if (eq != std::string::npos) base_env_[s.substr(0, eq)] = s.substr(eq + 1);
+    }
   std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string s = *e;
-    size_t eq = s.find('=');
-    if (eq != std::string::npos) env[s.substr(0, eq)] = s.substr(eq + 1);
-  }
+  std::map<std::string, std::string>& use = stage.env.empty() ? base_env_ : env;
+  if (!stage.env.empty()) env = base_env_;
   for (const auto& var : stage.env) {
     auto ps = Pieces(id, var.value, it.tmp_suffix, false, error);
     if (!error.empty()) return AttemptFailed(id, "env " + var.name + ": " + error, nullptr);
@@ -892,13 +902,19 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
     }
     env[var.name] = text;
   }
-  env["FLOW_RUN_ID"] = std::to_string(run_);
-  env["FLOW_STAGE"] = it.name;
-  env["FLOW_ATTEMPT"] = std::to_string(it.attempt);
   std::string devices;
   for (size_t i = 0; i < gpus.size(); ++i) devices += (i ? "," : "") + std::to_string(gpus[i]);
-  env["CUDA_VISIBLE_DEVICES"] = devices;
-  for (auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+  const std::pair<const char*, std::string> ours[] = {{"FLOW_RUN_ID", std::to_string(run_)},
+                                                      {"FLOW_STAGE", it.name},
+                                                      {"FLOW_ATTEMPT", std::to_string(it.attempt)},
+                                                      {"CUDA_VISIBLE_DEVICES", devices}};
+  spec.env.reserve(use.size() + 4);
+  for (auto& [k, v] : use) {
+    bool replaced = false;
+    for (const auto& [ok, ov] : ours) replaced = replaced || k == ok;
+    if (!replaced) spec.env.push_back(k + "=" + v);
+  }
+  for (const auto& [k, v] : ours) spec.env.push_back(std::string(k) + "=" + v);
 
   it.started_at = WallNow();
   auto sub = exec_.Submit(spec);
@@ -1063,7 +1079,7 @@ void Engine::OnCompletion(const Completion& c) {
   if (found == by_job_.end()) return;
   uint32_t id = found->second;
   by_job_.erase(found);
-  sched_.Finished(id);
+  sched_.Finished(id);  // (already done by the loop; harmless twice)
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   std::string error;
@@ -1240,6 +1256,14 @@ RunSummary Engine::Run() {
         wait = std::min(wait, left);
     }
     auto done = exec_.Poll(wait);
+    // Free the finished jobs' resources and start what is already queued
+    // before the bookkeeping (checks, commit, records, what they unblock):
+    // the machine is not left idle while flow writes its records.
+    if (!stopping_ && !done.empty()) {
+      for (const auto& c : done)
+        if (auto f = by_job_.find(c.job); f != by_job_.end()) sched_.Finished(f->second);
+      for (const auto& st : sched_.Pick(Now())) Launch(st.task, st.gpu_ids);
+    }
     for (const auto& c : done) OnCompletion(c);
     if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());

@@ -69,6 +69,7 @@ void Scheduler::AddReady(uint32_t id, const Demand& d, double priority, double e
   Task t{id, ToAmounts(d), d.gpus, priority, std::max(0.0, estimate_s), seq_++, 0, {}};
   auto [it, inserted] = tasks_.insert_or_assign(id, std::move(t));
   queue_.insert(&it->second);
+  if (it->second.need[kCpus] < kEps) ++zero_cpu_queued_;
 }
 
 std::vector<StartDecision> Scheduler::Pick(double now) {
@@ -87,15 +88,20 @@ std::vector<StartDecision> Scheduler::Pick(double now) {
     out.push_back({t->id, t->gpu_ids});
   };
 
+  // Nothing can start while no cpu is free (every task but those asking
+  // for 0 cpus needs one): skip the walk over the queue.
+  if (free[kCpus] < kEps && zero_cpu_queued_ == 0) return out;
   bool reserved = false;
   double shadow = 0;  // when the blocked head is estimated to fit
   Amounts extra;      // what stays free at `shadow` after the head starts
   for (auto it = queue_.begin(); it != queue_.end();) {
+    if (free[kCpus] < kEps && zero_cpu_queued_ == 0) break;  // full: nothing more can start
     Task* t = *it;
     bool fits = Fits(t->need, free);
     if (!reserved) {
       if (fits) {
         start(t);
+        if (t->need[kCpus] < kEps) --zero_cpu_queued_;
         it = queue_.erase(it);
         continue;
       }
@@ -126,6 +132,7 @@ std::vector<StartDecision> Scheduler::Pick(double now) {
         if (!ends_in_time)
           for (size_t i = 0; i < extra.size(); ++i) extra[i] -= t->need[i];
         start(t);
+        if (t->need[kCpus] < kEps) --zero_cpu_queued_;
         it = queue_.erase(it);
         continue;
       }
@@ -149,7 +156,7 @@ void Scheduler::Finished(uint32_t id) {
 void Scheduler::Drop(uint32_t id) {
   auto it = tasks_.find(id);
   if (it == tasks_.end() || running_.count(id)) return;
-  queue_.erase(&it->second);
+  if (queue_.erase(&it->second) && it->second.need[kCpus] < kEps) --zero_cpu_queued_;
   tasks_.erase(it);
 }
 

@@ -95,6 +95,7 @@ class Scheduler {
   std::set<Task*, Order> queue_;
   std::map<uint32_t, Task*> running_;
   uint64_t seq_ = 0;
+  size_t zero_cpu_queued_ = 0;  // queued tasks that ask for no cpu
 };
 
 /// Parses "4GB", "512MB", "1.5GiB", "1000" (bytes) into bytes.

@@ -225,16 +225,19 @@ void RunStore::DropCache(const std::string& key) {
 }
 
 std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
+  if (auto it = file_hash_memo_.find(path); it != file_hash_memo_.end()) return it->second;
   Stmt& s = st_->find_hash;
   s.Bind(1, path);
   std::optional<FileHashRow> out;
   if (s.Step()) out = FileHashRow{s.Int(0), s.Int(1), s.Int(2), FromHex(s.Text(3))};
   s.Reset();
+  if (out) file_hash_memo_[path] = *out;
   return out;
 }
 
 void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
   Write();
+  file_hash_memo_[path] = r;
   Stmt& s = st_->put_hash;
   s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex(r.hash));
   s.Run();

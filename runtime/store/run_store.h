@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,7 @@ class RunStore {
     if (grouping_ && !in_tx_) Begin();
   }
   bool in_tx_ = false, grouping_ = false;
+  std::unordered_map<std::string, FileHashRow> file_hash_memo_;  // in front of file_hashes
   double tx_since_ = 0;
 };
 
