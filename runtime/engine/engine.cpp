@@ -1259,7 +1259,12 @@ RunSummary Engine::Run() {
     // Free the finished jobs' resources and start what is already queued
     // before the bookkeeping (checks, commit, records, what they unblock):
     // the machine is not left idle while flow writes its records.
-    if (!stopping_ && !done.empty()) {
+    // (Only when every one exited 0: after a failure, fail-fast starts
+    // nothing new.)
+    bool all_ok = std::all_of(done.begin(), done.end(), [](const Completion& c) {
+      return c.kind == Completion::Exited && c.exit_code == 0;
+    });
+    if (!stopping_ && !done.empty() && all_ok) {
       for (const auto& c : done)
         if (auto f = by_job_.find(c.job); f != by_job_.end()) sched_.Finished(f->second);
       for (const auto& st : sched_.Pick(Now())) Launch(st.task, st.gpu_ids);
