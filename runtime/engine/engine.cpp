@@ -1079,7 +1079,7 @@ void Engine::OnCompletion(const Completion& c) {
   if (found == by_job_.end()) return;
   uint32_t id = found->second;
   by_job_.erase(found);
-  sched_.Finished(id);  // (already done by the loop; harmless twice)
+  sched_.Finished(id);
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   std::string error;
@@ -1256,19 +1256,9 @@ RunSummary Engine::Run() {
         wait = std::min(wait, left);
     }
     auto done = exec_.Poll(wait);
-    // Free the finished jobs' resources and start what is already queued
-    // before the bookkeeping (checks, commit, records, what they unblock):
-    // the machine is not left idle while flow writes its records.
-    // (Only when every one exited 0: after a failure, fail-fast starts
-    // nothing new.)
-    bool all_ok = std::all_of(done.begin(), done.end(), [](const Completion& c) {
-      return c.kind == Completion::Exited && c.exit_code == 0;
-    });
-    if (!stopping_ && !done.empty() && all_ok) {
-      for (const auto& c : done)
-        if (auto f = by_job_.find(c.job); f != by_job_.end()) sched_.Finished(f->second);
-      for (const auto& st : sched_.Pick(Now())) Launch(st.task, st.gpu_ids);
-    }
+    // (The finished jobs' dependents are made ready before anything else
+    // starts: starting a queued job first would let it take the place of a
+    // higher-priority successor on the critical path.)
     for (const auto& c : done) OnCompletion(c);
     if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
