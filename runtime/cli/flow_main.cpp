@@ -452,6 +452,7 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
     opt.on_started = [&lock](int64_t run) { lock.Describe(fmt::format("run {}, pid {}", run, getpid())); };
   }
   RunSummary sum = Run(*plan, *store, executor, opt);
+  std::fflush(stdout);
   std::fprintf(stderr, "%s\n", sum.line.c_str());
   return ra.dry_run ? 0 : sum.exit_code;
 }

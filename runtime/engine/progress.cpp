@@ -48,12 +48,13 @@ void Progress::Line(const std::string& verb, const std::string& name, const std:
   if (live_) {
     if (notable) {
       Clear();
-      std::fprintf(stderr, "%-9s %s%s%s\n", verb.c_str(), name.c_str(), detail.empty() ? "" : ": ", detail.c_str());
+      std::fprintf(stderr, "%-9s %s%s%s\n", verb.c_str(), name.c_str(), detail.empty() || name.empty() ? "" : ": ",
+                   detail.c_str());
     }
     return Draw(notable);
   }
-  std::fprintf(stderr, "[%8.3fs] %-9s %s%s%s\n", Elapsed(), verb.c_str(), name.c_str(), detail.empty() ? "" : ": ",
-               detail.c_str());
+  std::fprintf(stderr, "[%8.3fs] %-9s %s%s%s\n", Elapsed(), verb.c_str(), name.c_str(),
+               detail.empty() || name.empty() ? "" : ": ", detail.c_str());
 }
 
 void Progress::Tick(size_t queued, size_t running) {
