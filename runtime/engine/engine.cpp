@@ -4,31 +4,22 @@
 // items whose results it reads, and is activated when the last of them is
 // done: a node is skipped, reused from the cache, or queued for the
 // scheduler; a gate is decided; a map is expanded into copies.
-#include "engine/engine.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <deque>
-#include <map>
-#include <set>
-#include <unordered_map>
 
-#include "engine/progress.h"
+#include "engine/engine_impl.h"
 #include "engine/values.h"
-#include "exec/command.h"
 #include "exec/signals.h"
 #include "fmt/format.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
-#include "plan/eval.h"
 #include "store/run_store.h"
 
 extern char** environ;
@@ -36,9 +27,6 @@ extern char** environ;
 namespace flow::rt {
 
 namespace json = llvm::json;
-using plan::ExprId;
-using plan::ExprNode;
-using plan::Op;
 using plan::Type;
 
 Demand DemandOf(const plan::Stage& stage) {
@@ -77,27 +65,8 @@ std::vector<std::string> PreflightErrors(const plan::Plan& plan, const Capacity&
   return errors;
 }
 
-namespace {
 
-using Clock = std::chrono::steady_clock;
-
-enum class Kind : uint8_t { Node, Gate, Map };
-enum class St : uint8_t {
-  Waiting,
-  Queued,
-  Running,
-  Retrying,
-  Succeeded,
-  Cached,
-  Skipped,
-  Failed,
-  NotRun,
-  Cancelled,
-  Decided,   // gate
-  Expanded,  // map: copies made, not all done
-  Done,      // map: every copy done
-  WouldRun,  // --dry-run
-};
+namespace engine_detail {
 
 const char* StatusName(St s) {
   switch (s) {
@@ -118,39 +87,6 @@ const char* StatusName(St s) {
   }
   return "?";
 }
-
-struct Item {
-  Kind kind;
-  int32_t copy = -1;  // the map copy it belongs to; -1: top level
-  int32_t index = 0;  // into plan.instances/gates/maps, or the template's instances/gates
-  std::string name;
-  St st = St::Waiting;
-  bool done = false, ok = false;
-  int waiting = 0;
-  std::string blocked;  // why it cannot run: a dependency failed
-  std::string reason;   // skipped / failed / not run: why
-  std::vector<uint32_t> dependents;
-  // nodes
-  json::Object inputs;   // evaluated args
-  json::Object outputs;  // committed output values
-  std::string key, key_parts, dir;  // cache key (hex), what went into it, the output folder name
-  int attempt = 0;
-  uint64_t job = 0;
-  double ready_at = 0, started_at = 0, ended_at = 0, retry_at = 0;
-  std::string tmp_suffix, command, stdout_path, stderr_path;  // outputs are written to DIR.OUTPUT + tmp_suffix
-  std::vector<int> gpus;
-  // gates: the branch taken, -1 none, -2 unknown (dry run)
-  int branch = -1;
-  // maps: items of its copies not yet done
-  int open = 0;
-  std::vector<int32_t> copies;
-};
-
-struct Copy {
-  uint32_t map_item;
-  json::Value element = nullptr;
-  std::vector<uint32_t> nodes, gates;
-};
 
 std::string SafeName(const std::string& name) {
   std::string s;
@@ -178,9 +114,7 @@ std::string ToText(const json::Value& v) {
   return os.str();
 }
 
-// A canonical text of an expression, for the stage-definition part of
-// cache keys.
-void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth = 0) {
+void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth) {
   const ExprNode& n = plan.Get(id);
   out += plan::Spelling(n.op);
   if (!n.name.empty()) out += ":" + n.name;
@@ -246,86 +180,6 @@ std::string NormalizeOutputPaths(const std::string& text) {
   }
   return out + text.substr(p);
 }
-
-class Engine {
- public:
-  Engine(const plan::Plan& plan, RunStore& store, Executor& exec, const RunOptions& opt)
-      : plan_(plan), store_(store), exec_(exec), opt_(opt), sched_(opt.capacity) {}
-
-  RunSummary Run();
-
- private:
-  // ---- building the item graph
-  uint32_t NewItem(Kind kind, int32_t copy, int32_t index, std::string name);
-  void Wire(uint32_t id);
-  void ScanExpr(ExprId root, int32_t copy, std::set<uint32_t>& deps);
-  uint32_t NodeOf(plan::InstanceId i, bool local, int32_t copy) const {
-    return local ? copies_[copy].nodes[i.value] : top_nodes_[i.value];
-  }
-  uint32_t GateOf(plan::GateId g, bool local, int32_t copy) const {
-    return local ? copies_[copy].gates[g.value] : top_gates_[g.value];
-  }
-  const plan::Instance& InstanceOf(const Item& it) const {
-    return it.copy >= 0 ? plan_.maps[items_[copies_[it.copy].map_item].index].instances[it.index]
-                        : plan_.instances[it.index];
-  }
-  const plan::Gate& GateDef(const Item& it) const {
-    return it.copy >= 0 ? plan_.maps[items_[copies_[it.copy].map_item].index].gates[it.index]
-                        : plan_.gates[it.index];
-  }
-  const std::vector<plan::Guard>& GuardsOf(const Item& it) const;
-
-  // ---- state changes
-  void Finish(uint32_t id, bool ok);
-  void Activate(uint32_t id);
-  void ActivateNode(uint32_t id);
-  void ActivateGate(uint32_t id);
-  void ActivateMap(uint32_t id);
-  void Fail(uint32_t id, const std::string& error);
-  void Launch(uint32_t id, const std::vector<int>& gpus);
-  void OnCompletion(const Completion& c);
-  void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
-  bool CommitOutputs(uint32_t id, std::string& error);
-  void Record(uint32_t id);
-  void Event(uint32_t id, const std::string& event, const std::string& detail);
-  void CancelAll();
-
-  // ---- evaluation
-  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_prefix = nullptr,
-                       const std::string* out_suffix = nullptr);
-  bool ComputeKey(uint32_t id, std::string& error);
-  std::optional<std::string> TryCache(uint32_t id);
-  std::vector<CommandPiece> Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                   const std::string& out_suffix, bool command, std::string& error);
-  std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
-
-  std::string Abs(const std::string& rel) const {
-    return !rel.empty() && rel[0] == '/' ? rel : opt_.project_dir + "/" + rel;
-  }
-  double Now() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
-
-  const plan::Plan& plan_;
-  RunStore& store_;
-  Executor& exec_;
-  const RunOptions& opt_;
-  Scheduler sched_;
-  std::unique_ptr<Progress> progress_;
-  int64_t run_ = 0;
-  Clock::time_point start_ = Clock::now();
-
-  std::vector<Item> items_;
-  std::vector<Copy> copies_;
-  std::vector<uint32_t> top_nodes_, top_gates_, top_maps_;
-  std::deque<uint32_t> activate_;
-  std::unordered_map<uint64_t, uint32_t> by_job_;
-  std::multimap<double, uint32_t> retries_;  // due time -> node
-  std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
-  std::map<std::string, std::string> base_env_;  // flow's own environment
-  std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
-  bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
-  std::string first_failure_, first_failed_;
-  size_t value_files_ = 0;
-};
 
 uint32_t Engine::NewItem(Kind kind, int32_t copy, int32_t index, std::string name) {
   Item it;
@@ -396,191 +250,6 @@ void Engine::Wire(uint32_t id) {
 }
 
 // ------------------------------------------------------------------ evaluation
-
-plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix,
-                             const std::string* out_suffix) {
-  plan::EvalEnv env;
-  env.param = [this](const std::string& name) -> std::optional<json::Value> {
-    for (const auto& p : plan_.params)
-      if (p.name == name) return p.value;
-    return std::nullopt;
-  };
-  env.output = [this, copy](const ExprNode& n) -> std::optional<json::Value> {
-    if (n.op == Op::MapValues) {
-      const Item& m = items_[top_maps_[n.map.value]];
-      if (m.st == St::Skipped) return json::Value(nullptr);
-      if (m.st != St::Done) return std::nullopt;
-      json::Array out;
-      for (int32_t c : m.copies) {
-        plan::EvalResult r = plan::Evaluate(plan_, n.args[0], EnvFor(c));
-        if (r.state != plan::EvalResult::Known) return std::nullopt;
-        out.push_back(std::move(r.value));
-      }
-      return json::Value(std::move(out));
-    }
-    const Item& src = items_[NodeOf(n.instance, n.local, copy)];
-    if (src.st == St::Skipped) return json::Value(nullptr);
-    if (src.st != St::Succeeded && src.st != St::Cached) return std::nullopt;
-    if (const json::Value* v = src.outputs.get(n.name)) return *v;
-    return std::nullopt;
-  };
-  env.var = [this, copy](const std::string&) -> std::optional<json::Value> {
-    if (copy < 0) return std::nullopt;
-    return copies_[copy].element;
-  };
-  env.gate = [this, copy](plan::GateId g, bool local) -> std::optional<int> {
-    const Item& gi = items_[GateOf(g, local, copy)];
-    if (gi.st == St::Skipped) return -1;
-    if (gi.st != St::Decided || gi.branch == -2) return std::nullopt;
-    return gi.branch;
-  };
-  if (inputs)
-    env.input = [inputs](const std::string& name) -> std::optional<json::Value> {
-      if (const json::Value* v = inputs->get(name)) return *v;
-      return std::nullopt;
-    };
-  if (out_prefix && out_suffix)
-    env.out_path = [out_prefix, out_suffix](const std::string& name) -> std::optional<json::Value> {
-      return *out_prefix + "." + name + *out_suffix;
-    };
-  return env;
-}
-
-// The key: stage definition, input values (outputs of other instances by
-// their instance and output name), and the content of every file among them.
-bool Engine::ComputeKey(uint32_t id, std::string& error) {
-  Item& it = items_[id];
-  const plan::Instance& inst = InstanceOf(it);
-  const plan::Stage& stage = plan_.StageOf(inst);
-  auto def = stage_def_.find(inst.stage);
-  if (def == stage_def_.end()) {
-    std::string s = "stage " + stage.name + "\n" + TemplateText(plan_, stage.command, true) + "\n";
-    for (const auto& e : stage.env) s += "env " + e.name + "=" + TemplateText(plan_, e.value, true) + "\n";
-    for (const auto& f : stage.inputs) s += "in " + f.name + ":" + f.type.Spell() + "\n";
-    for (const auto& f : stage.outputs) s += "out " + f.name + ":" + f.type.Spell() + "\n";
-    def = stage_def_.emplace(inst.stage, Hex64(llvm::xxHash64(s))).first;
-  }
-  json::Object parts;
-  parts["stage"] = stage.name;
-  parts["definition"] = def->second;
-  parts["command"] = TemplateText(plan_, stage.command, false);
-  json::Object inputs, files;
-  for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
-    const plan::Field& f = stage.inputs[i];
-    const json::Value* v = it.inputs.get(f.name);
-    if (!v) continue;
-    inputs[f.name] = *v;
-    bool bad = false;
-    ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
-      if (bad || files.get(path)) return;
-      auto h = HashPath(&store_, opt_.project_dir, path, error);
-      if (!h) {
-        error = fmt::format("input '{}': {}", f.name, error);
-        bad = true;
-        return;
-      }
-      files[path] = Hex64(*h);
-    });
-    if (bad) return false;
-  }
-  parts["inputs"] = std::move(inputs);
-  parts["files"] = std::move(files);
-  if (!stage.cache) parts["run"] = run_;
-  // Paths of earlier outputs name their key folder; the key uses their
-  // content (in "files") and the instance and output they come from, not the
-  // folder, so an upstream rerun that gives the same content reuses this.
-  std::string text = ToText(json::Value(std::move(parts)));
-  std::string norm = NormalizeOutputPaths(text);
-  it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
-  it.key_parts = norm;
-  it.dir = ".flow/out/" + SafeName(it.name) + "." + it.key.substr(0, 16);
-  return true;
-}
-
-std::optional<std::string> Engine::TryCache(uint32_t id) {
-  Item& it = items_[id];
-  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
-  if (!stage.cache) return std::nullopt;
-  auto row = store_.FindCache(it.key);
-  if (!row) return std::nullopt;
-  auto parsed = json::parse(row->outputs);
-  if (!parsed || !parsed->getAsObject()) {
-    if (!parsed) llvm::consumeError(parsed.takeError());
-    store_.DropCache(it.key);
-    return std::nullopt;
-  }
-  bool missing = false;
-  for (const auto& f : stage.outputs)
-    if (const json::Value* v = parsed->getAsObject()->get(f.name))
-      ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
-        if (::access(Abs(path).c_str(), F_OK) != 0) missing = true;
-      });
-  if (missing) {
-    store_.DropCache(it.key);
-    return std::nullopt;
-  }
-  it.outputs = std::move(*parsed->getAsObject());
-  return fmt::format("from run {}", row->run_id);
-}
-
-std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& error) {
-  std::string dir = fmt::format(".flow/values/{}/{}", run_, SafeName(items_[id].name));
-  if (!MakeDirs(Abs(dir), error)) return {};
-  std::string path = fmt::format("{}/v{}.json", dir, value_files_++);
-  std::error_code ec;
-  llvm::raw_fd_ostream os(Abs(path), ec);
-  if (ec) {
-    error = "cannot write " + path + ": " + ec.message();
-    return {};
-  }
-  os << v << "\n";
-  return path;
-}
-
-// The words of each piece of a template. `command`: quoted words for the
-// command line; otherwise (env values) one text.
-std::vector<CommandPiece> Engine::Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                         const std::string& out_suffix, bool command, std::string& error) {
-  Item& it = items_[id];
-  std::vector<CommandPiece> pieces;
-  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &it.dir, &out_suffix);
-  for (const auto& part : parts) {
-    if (!part.expr.valid()) {
-      pieces.push_back(CommandPiece::Text(part.text));
-      continue;
-    }
-    plan::EvalResult r = plan::Evaluate(plan_, part.expr, env);
-    if (r.state != plan::EvalResult::Known) {
-      error = r.state == plan::EvalResult::Failed ? r.error : "a placeholder's value is not known";
-      return {};
-    }
-    Type type = plan_.Get(part.expr).type;
-    while (type.kind == Type::Optional) type = type.elem[0];
-    std::vector<std::string> words;
-    auto structured = [&](const Type& t) {
-      return t.kind == Type::Record || t.kind == Type::Json || t.kind == Type::List;
-    };
-    if (plan_.Get(part.expr).op == Op::OutPath) {
-      words.push_back(plan::FormatValue(r.value, Type::Scalar(Type::File)));  // a path, whatever the output's type
-    } else if (r.value.getAsNull()) {
-      // an absent optional: no word
-    } else if (type.kind == Type::Record || type.kind == Type::Json ||
-               (type.kind == Type::List && structured(type.elem[0]))) {
-      std::string path = ValueFile(id, r.value, error);
-      if (path.empty()) return {};
-      words.push_back(path);
-    } else if (type.kind == Type::List && command) {
-      if (const json::Array* arr = r.value.getAsArray())
-        for (const auto& e : *arr) words.push_back(plan::FormatValue(e, type.elem[0]));
-    } else {
-      words.push_back(plan::FormatValue(r.value, type));
-    }
-    pieces.push_back(CommandPiece::Words(std::move(words)));
-  }
-  return pieces;
-}
-
-// ------------------------------------------------------------------ state changes
 
 void Engine::Record(uint32_t id) {
   const Item& it = items_[id];
@@ -851,278 +520,6 @@ void Engine::ActivateMap(uint32_t id) {
   }
 }
 
-void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
-  Item& it = items_[id];
-  const plan::Instance& inst = InstanceOf(it);
-  const plan::Stage& stage = plan_.StageOf(inst);
-  ++it.attempt;
-  it.gpus = gpus;
-  std::string error;
-  it.tmp_suffix = fmt::format(".tmp-{}-{}", run_, it.attempt);
-  std::string logs = fmt::format(".flow/logs/{}", run_);
-  if (!made_dirs_) {
-    if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
-    made_dirs_ = true;
-  }
-  it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
-  it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
-  auto pieces = Pieces(id, stage.command, it.tmp_suffix, true, error);
-  if (!error.empty()) return AttemptFailed(id, "command: " + error, nullptr);
-  CommandLine cmd = BuildCommand(pieces);
-  it.command = cmd.text;
-
-  LaunchSpec spec;
-  spec.instance = it.name;
-  spec.attempt = it.attempt;
-  spec.argv = cmd.argv;
-  spec.display = cmd.text;
-  spec.cwd = opt_.project_dir;
-  spec.stdout_path = Abs(it.stdout_path);
-  spec.stderr_path = Abs(it.stderr_path);
-  spec.timeout_ms = stage.timeout_ms;
-  Demand d = DemandOf(stage);
-  spec.reservation = {d.cpus, static_cast<int64_t>(d.memory_bytes), gpus};
-  // The environment: flow's own, the stage's env block, then ours.
-  if (base_env_.empty())
-    for (char** e = environ; e && *e; ++e) {
-      std::string s = *e;
-      size_t eq = s.find('=');
-      if (eq != std::string::npos) base_env_[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-  std::map<std::string, std::string> env;
-  std::map<std::string, std::string>& use = stage.env.empty() ? base_env_ : env;
-  if (!stage.env.empty()) env = base_env_;
-  for (const auto& var : stage.env) {
-    auto ps = Pieces(id, var.value, it.tmp_suffix, false, error);
-    if (!error.empty()) return AttemptFailed(id, "env " + var.name + ": " + error, nullptr);
-    std::string text;
-    for (const auto& p : ps) {
-      if (p.literal) text += p.text;
-      for (const auto& w : p.words) text += w;
-    }
-    env[var.name] = text;
-  }
-  std::string devices;
-  for (size_t i = 0; i < gpus.size(); ++i) devices += (i ? "," : "") + std::to_string(gpus[i]);
-  const std::pair<const char*, std::string> ours[] = {{"FLOW_RUN_ID", std::to_string(run_)},
-                                                      {"FLOW_STAGE", it.name},
-                                                      {"FLOW_ATTEMPT", std::to_string(it.attempt)},
-                                                      {"CUDA_VISIBLE_DEVICES", devices}};
-  spec.env.reserve(use.size() + 4);
-  for (auto& [k, v] : use) {
-    bool replaced = false;
-    for (const auto& [ok, ov] : ours) replaced = replaced || k == ok;
-    if (!replaced) spec.env.push_back(k + "=" + v);
-  }
-  for (const auto& [k, v] : ours) spec.env.push_back(std::string(k) + "=" + v);
-
-  it.started_at = WallNow();
-  auto sub = exec_.Submit(spec);
-  if (auto* msg = std::get_if<std::string>(&sub)) return AttemptFailed(id, *msg, nullptr);
-  it.job = std::get<uint64_t>(sub);
-  by_job_[it.job] = id;
-  it.st = St::Running;
-  Record(id);
-  AttemptRow a;
-  a.instance = it.name;
-  a.stage = stage.name;
-  a.attempt = it.attempt;
-  a.status = "running";
-  a.started_at = it.started_at;
-  a.stdout_path = it.stdout_path;
-  a.stderr_path = it.stderr_path;
-  a.command = it.command;
-  store_.AddAttempt(run_, a);
-  Event(id, "started", fmt::format("attempt {}", it.attempt));
-  if (progress_) progress_->Started(it.name, it.attempt);
-}
-
-bool Engine::CommitOutputs(uint32_t id, std::string& error) {
-  Item& it = items_[id];
-  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
-  json::Object outputs;
-  for (const auto& f : stage.outputs) {
-    std::string tmp = it.dir + "." + f.name + it.tmp_suffix;
-    std::string final_path = it.dir + "." + f.name;
-    struct stat st;
-    bool exists = stat(Abs(tmp).c_str(), &st) == 0;
-    if (f.type.kind == Type::File || f.type.kind == Type::Dir) {
-      bool dir = f.type.kind == Type::Dir;
-      if (!exists) {
-        error = fmt::format("output '{}': expected {}, found nothing at {}", f.name, dir ? "a folder" : "a file", tmp);
-        return false;
-      }
-      if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) {
-        error = fmt::format("output '{}': expected {}, found {}", f.name, dir ? "a folder" : "a file",
-                            S_ISDIR(st.st_mode) ? "a folder" : "something else");
-        return false;
-      }
-      outputs[f.name] = final_path;
-      continue;
-    }
-    if (!exists) {
-      error = fmt::format("output '{}': expected {} (as JSON in {}), found nothing", f.name, f.type.Spell(), tmp);
-      return false;
-    }
-    auto buf = llvm::MemoryBuffer::getFile(Abs(tmp));
-    if (!buf) {
-      error = fmt::format("output '{}': cannot read {}: {}", f.name, tmp, buf.getError().message());
-      return false;
-    }
-    llvm::StringRef text = (*buf)->getBuffer().trim();
-    auto parsed = json::parse(text);
-    if (!parsed) {
-      std::string why = llvm::toString(parsed.takeError());
-      error = fmt::format("output '{}': expected {}, found text that is not JSON: {} ({})", f.name, f.type.Spell(),
-                          text.size() > 40 ? text.substr(0, 37).str() + "..." : text.str(), why);
-      return false;
-    }
-    std::string type_error;
-    json::Value v = std::move(*parsed);
-    json::Value shown = v;
-    if (!CheckValue(plan_, f.type, v, type_error)) {
-      error = fmt::format("output '{}': expected {}, found {}", f.name, f.type.Spell(), Brief(shown));
-      if (type_error.find("expected " + f.type.Spell() + ",") != 0) error += " (" + type_error + ")";
-      return false;
-    }
-    outputs[f.name] = std::move(v);
-  }
-  // Commit: each output is renamed to its final name (rename(2) replaces
-  // a stale file of a run that crashed before recording it). Only then is
-  // the result recorded, so a final name never holds half an output.
-  for (const auto& f : stage.outputs) {
-    std::string tmp = Abs(it.dir + "." + f.name + it.tmp_suffix);
-    std::string final_abs = Abs(it.dir + "." + f.name);
-    struct stat st;
-    if (lstat(final_abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      std::string old = final_abs + ".old-" + std::to_string(run_);
-      llvm::sys::fs::remove_directories(old);
-      if (::rename(final_abs.c_str(), old.c_str()) != 0) {
-        error = "cannot replace " + it.dir + "." + f.name + ": " + std::strerror(errno);
-        return false;
-      }
-      llvm::sys::fs::remove_directories(old);
-    }
-    if (::rename(tmp.c_str(), final_abs.c_str()) != 0) {
-      error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
-      return false;
-    }
-  }
-  it.outputs = std::move(outputs);
-  if (stage.cache) {
-    CacheRow row;
-    row.key = it.key;
-    row.instance = it.name;
-    row.stage = stage.name;
-    row.run_id = run_;
-    row.out_dir = it.dir;
-    row.outputs = ToText(json::Value(json::Object(it.outputs)));
-    row.key_parts = it.key_parts;
-    store_.PutCache(row);
-  }
-  return true;
-}
-
-void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completion* c) {
-  Item& it = items_[id];
-  const plan::Instance& inst = InstanceOf(it);
-  const plan::Stage& stage = plan_.StageOf(inst);
-  AttemptRow a;
-  a.instance = it.name;
-  a.stage = stage.name;
-  a.attempt = std::max(1, it.attempt);
-  a.status = c && c->kind == Completion::TimedOut ? "timed_out" : c && c->kind == Completion::Cancelled ? "cancelled" : "failed";
-  a.started_at = it.started_at > 0 ? it.started_at : WallNow();
-  a.ended_at = c ? c->ended_at : WallNow();
-  if (c) {
-    if (c->kind == Completion::Exited || c->kind == Completion::LaunchFailed) a.exit_code = c->exit_code;
-    if (c->signal) a.signal = c->signal;
-    a.wall_s = c->usage.wall_s;
-    a.user_s = c->usage.user_s;
-    a.sys_s = c->usage.sys_s;
-    a.max_rss_bytes = c->usage.max_rss_bytes;
-  }
-  a.stdout_path = it.stdout_path;
-  a.stderr_path = it.stderr_path;
-  a.error = error;
-  a.command = it.command;
-  store_.AddAttempt(run_, a);
-  if (c && c->kind == Completion::Cancelled) {
-    it.st = St::Cancelled;
-    it.reason = "cancelled while running";
-    it.ended_at = a.ended_at;
-    if (progress_) progress_->Line("cancelled", it.name, "");
-    Event(id, "cancelled", "");
-    return Finish(id, false);
-  }
-  if (it.attempt <= stage.retry && !stopping_ && !cancelled_) {
-    int64_t delay = opt_.retry_backoff_ms << std::min(it.attempt - 1, 16);
-    delay = std::min<int64_t>(delay, 60000);
-    it.st = St::Retrying;
-    it.retry_at = Now() + delay / 1000.0;
-    retries_.emplace(it.retry_at, id);
-    std::string what = fmt::format("{} (attempt {} of {}; retrying in {})", error, it.attempt, stage.retry + 1,
-                                   delay >= 1000 ? fmt::format("{:.3g} s", delay / 1000.0) : fmt::format("{} ms", delay));
-    if (progress_) progress_->Line("retry", it.name, what);
-    Event(id, "retrying", what);
-    Record(id);
-    return;
-  }
-  it.ended_at = a.ended_at;
-  std::string msg = error;
-  if (it.attempt > 1) msg += fmt::format(" (attempt {} of {})", it.attempt, stage.retry + 1);
-  Fail(id, msg);
-}
-
-void Engine::OnCompletion(const Completion& c) {
-  auto found = by_job_.find(c.job);
-  if (found == by_job_.end()) return;
-  uint32_t id = found->second;
-  by_job_.erase(found);
-  sched_.Finished(id);
-  Item& it = items_[id];
-  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
-  std::string error;
-  switch (c.kind) {
-    case Completion::Exited:
-      if (c.exit_code != 0) error = fmt::format("exit code {}", c.exit_code);
-      break;
-    case Completion::Signaled: error = fmt::format("killed by signal {} ({})", c.signal, strsignal(c.signal)); break;
-    case Completion::TimedOut: {
-      int64_t ms = stage.timeout_ms.value_or(0);
-      error = fmt::format("timed out after {}", plan::FormatValue(json::Value(ms), Type::Scalar(Type::Duration)));
-      break;
-    }
-    case Completion::Cancelled: error = "cancelled"; break;
-    case Completion::LaunchFailed: error = c.error; break;
-  }
-  if (error.empty() && !CommitOutputs(id, error)) {
-    // error says what is wrong with the outputs
-  }
-  if (!error.empty()) return AttemptFailed(id, error, &c);
-  AttemptRow a;
-  a.instance = it.name;
-  a.stage = stage.name;
-  a.attempt = it.attempt;
-  a.status = "succeeded";
-  a.exit_code = 0;
-  a.started_at = c.started_at;
-  a.ended_at = c.ended_at;
-  a.wall_s = c.usage.wall_s;
-  a.user_s = c.usage.user_s;
-  a.sys_s = c.usage.sys_s;
-  a.max_rss_bytes = c.usage.max_rss_bytes;
-  a.stdout_path = it.stdout_path;
-  a.stderr_path = it.stderr_path;
-  a.command = it.command;
-  store_.AddAttempt(run_, a);
-  it.st = St::Succeeded;
-  it.ended_at = c.ended_at;
-  if (progress_) progress_->Line("done", it.name, fmt::format("{:.2f} s", c.usage.wall_s));
-  Event(id, "succeeded", "");
-  Finish(id, true);
-}
-
 void Engine::CancelAll() {
   for (auto& [job, id] : by_job_) exec_.Cancel(job);
   for (auto& [t, id] : retries_) {
@@ -1328,10 +725,11 @@ RunSummary Engine::Run() {
   return sum;
 }
 
-}  // namespace
+
+}  // namespace engine_detail
 
 RunSummary Run(const plan::Plan& plan, RunStore& store, Executor& executor, const RunOptions& options) {
-  Engine engine(plan, store, executor, options);
+  engine_detail::Engine engine(plan, store, executor, options);
   return engine.Run();
 }
 

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: Apache-2.0
+// The engine: starting an attempt through the executor, and taking its
+// result: the output checks, the commit, retries and failures.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/engine_impl.h"
+#include "engine/values.h"
+#include "exec/signals.h"
+#include "fmt/format.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/xxhash.h"
+#include "store/run_store.h"
+
+extern char** environ;
+
+namespace flow::rt::engine_detail {
+
+void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
+  Item& it = items_[id];
+  const plan::Instance& inst = InstanceOf(it);
+  const plan::Stage& stage = plan_.StageOf(inst);
+  ++it.attempt;
+  it.gpus = gpus;
+  std::string error;
+  it.tmp_suffix = fmt::format(".tmp-{}-{}", run_, it.attempt);
+  std::string logs = fmt::format(".flow/logs/{}", run_);
+  if (!made_dirs_) {
+    if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
+    made_dirs_ = true;
+  }
+  it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
+  it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
+  auto pieces = Pieces(id, stage.command, it.tmp_suffix, true, error);
+  if (!error.empty()) return AttemptFailed(id, "command: " + error, nullptr);
+  CommandLine cmd = BuildCommand(pieces);
+  it.command = cmd.text;
+
+  LaunchSpec spec;
+  spec.instance = it.name;
+  spec.attempt = it.attempt;
+  spec.argv = cmd.argv;
+  spec.display = cmd.text;
+  spec.cwd = opt_.project_dir;
+  spec.stdout_path = Abs(it.stdout_path);
+  spec.stderr_path = Abs(it.stderr_path);
+  spec.timeout_ms = stage.timeout_ms;
+  Demand d = DemandOf(stage);
+  spec.reservation = {d.cpus, static_cast<int64_t>(d.memory_bytes), gpus};
+  // The environment: flow's own, the stage's env block, then ours.
+  if (base_env_.empty())
+    for (char** e = environ; e && *e; ++e) {
+      std::string s = *e;
+      size_t eq = s.find('=');
+      if (eq != std::string::npos) base_env_[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string>& use = stage.env.empty() ? base_env_ : env;
+  if (!stage.env.empty()) env = base_env_;
+  for (const auto& var : stage.env) {
+    auto ps = Pieces(id, var.value, it.tmp_suffix, false, error);
+    if (!error.empty()) return AttemptFailed(id, "env " + var.name + ": " + error, nullptr);
+    std::string text;
+    for (const auto& p : ps) {
+      if (p.literal) text += p.text;
+      for (const auto& w : p.words) text += w;
+    }
+    env[var.name] = text;
+  }
+  std::string devices;
+  for (size_t i = 0; i < gpus.size(); ++i) devices += (i ? "," : "") + std::to_string(gpus[i]);
+  const std::pair<const char*, std::string> ours[] = {{"FLOW_RUN_ID", std::to_string(run_)},
+                                                      {"FLOW_STAGE", it.name},
+                                                      {"FLOW_ATTEMPT", std::to_string(it.attempt)},
+                                                      {"CUDA_VISIBLE_DEVICES", devices}};
+  spec.env.reserve(use.size() + 4);
+  for (auto& [k, v] : use) {
+    bool replaced = false;
+    for (const auto& [ok, ov] : ours) replaced = replaced || k == ok;
+    if (!replaced) spec.env.push_back(k + "=" + v);
+  }
+  for (const auto& [k, v] : ours) spec.env.push_back(std::string(k) + "=" + v);
+
+  it.started_at = WallNow();
+  auto sub = exec_.Submit(spec);
+  if (auto* msg = std::get_if<std::string>(&sub)) return AttemptFailed(id, *msg, nullptr);
+  it.job = std::get<uint64_t>(sub);
+  by_job_[it.job] = id;
+  it.st = St::Running;
+  Record(id);
+  AttemptRow a;
+  a.instance = it.name;
+  a.stage = stage.name;
+  a.attempt = it.attempt;
+  a.status = "running";
+  a.started_at = it.started_at;
+  a.stdout_path = it.stdout_path;
+  a.stderr_path = it.stderr_path;
+  a.command = it.command;
+  store_.AddAttempt(run_, a);
+  Event(id, "started", fmt::format("attempt {}", it.attempt));
+  if (progress_) progress_->Started(it.name, it.attempt);
+}
+
+bool Engine::CommitOutputs(uint32_t id, std::string& error) {
+  Item& it = items_[id];
+  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
+  json::Object outputs;
+  for (const auto& f : stage.outputs) {
+    std::string tmp = it.dir + "." + f.name + it.tmp_suffix;
+    std::string final_path = it.dir + "." + f.name;
+    struct stat st;
+    bool exists = stat(Abs(tmp).c_str(), &st) == 0;
+    if (f.type.kind == Type::File || f.type.kind == Type::Dir) {
+      bool dir = f.type.kind == Type::Dir;
+      if (!exists) {
+        error = fmt::format("output '{}': expected {}, found nothing at {}", f.name, dir ? "a folder" : "a file", tmp);
+        return false;
+      }
+      if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) {
+        error = fmt::format("output '{}': expected {}, found {}", f.name, dir ? "a folder" : "a file",
+                            S_ISDIR(st.st_mode) ? "a folder" : "something else");
+        return false;
+      }
+      outputs[f.name] = final_path;
+      continue;
+    }
+    if (!exists) {
+      error = fmt::format("output '{}': expected {} (as JSON in {}), found nothing", f.name, f.type.Spell(), tmp);
+      return false;
+    }
+    auto buf = llvm::MemoryBuffer::getFile(Abs(tmp));
+    if (!buf) {
+      error = fmt::format("output '{}': cannot read {}: {}", f.name, tmp, buf.getError().message());
+      return false;
+    }
+    llvm::StringRef text = (*buf)->getBuffer().trim();
+    auto parsed = json::parse(text);
+    if (!parsed) {
+      std::string why = llvm::toString(parsed.takeError());
+      error = fmt::format("output '{}': expected {}, found text that is not JSON: {} ({})", f.name, f.type.Spell(),
+                          text.size() > 40 ? text.substr(0, 37).str() + "..." : text.str(), why);
+      return false;
+    }
+    std::string type_error;
+    json::Value v = std::move(*parsed);
+    json::Value shown = v;
+    if (!CheckValue(plan_, f.type, v, type_error)) {
+      error = fmt::format("output '{}': expected {}, found {}", f.name, f.type.Spell(), Brief(shown));
+      if (type_error.find("expected " + f.type.Spell() + ",") != 0) error += " (" + type_error + ")";
+      return false;
+    }
+    outputs[f.name] = std::move(v);
+  }
+  // Commit: each output is renamed to its final name (rename(2) replaces
+  // a stale file of a run that crashed before recording it). Only then is
+  // the result recorded, so a final name never holds half an output.
+  for (const auto& f : stage.outputs) {
+    std::string tmp = Abs(it.dir + "." + f.name + it.tmp_suffix);
+    std::string final_abs = Abs(it.dir + "." + f.name);
+    struct stat st;
+    if (lstat(final_abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      std::string old = final_abs + ".old-" + std::to_string(run_);
+      llvm::sys::fs::remove_directories(old);
+      if (::rename(final_abs.c_str(), old.c_str()) != 0) {
+        error = "cannot replace " + it.dir + "." + f.name + ": " + std::strerror(errno);
+        return false;
+      }
+      llvm::sys::fs::remove_directories(old);
+    }
+    if (::rename(tmp.c_str(), final_abs.c_str()) != 0) {
+      error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
+      return false;
+    }
+  }
+  it.outputs = std::move(outputs);
+  if (stage.cache) {
+    CacheRow row;
+    row.key = it.key;
+    row.instance = it.name;
+    row.stage = stage.name;
+    row.run_id = run_;
+    row.out_dir = it.dir;
+    row.outputs = ToText(json::Value(json::Object(it.outputs)));
+    row.key_parts = it.key_parts;
+    store_.PutCache(row);
+  }
+  return true;
+}
+
+void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completion* c) {
+  Item& it = items_[id];
+  const plan::Instance& inst = InstanceOf(it);
+  const plan::Stage& stage = plan_.StageOf(inst);
+  AttemptRow a;
+  a.instance = it.name;
+  a.stage = stage.name;
+  a.attempt = std::max(1, it.attempt);
+  a.status = c && c->kind == Completion::TimedOut ? "timed_out" : c && c->kind == Completion::Cancelled ? "cancelled" : "failed";
+  a.started_at = it.started_at > 0 ? it.started_at : WallNow();
+  a.ended_at = c ? c->ended_at : WallNow();
+  if (c) {
+    if (c->kind == Completion::Exited || c->kind == Completion::LaunchFailed) a.exit_code = c->exit_code;
+    if (c->signal) a.signal = c->signal;
+    a.wall_s = c->usage.wall_s;
+    a.user_s = c->usage.user_s;
+    a.sys_s = c->usage.sys_s;
+    a.max_rss_bytes = c->usage.max_rss_bytes;
+  }
+  a.stdout_path = it.stdout_path;
+  a.stderr_path = it.stderr_path;
+  a.error = error;
+  a.command = it.command;
+  store_.AddAttempt(run_, a);
+  if (c && c->kind == Completion::Cancelled) {
+    it.st = St::Cancelled;
+    it.reason = "cancelled while running";
+    it.ended_at = a.ended_at;
+    if (progress_) progress_->Line("cancelled", it.name, "");
+    Event(id, "cancelled", "");
+    return Finish(id, false);
+  }
+  if (it.attempt <= stage.retry && !stopping_ && !cancelled_) {
+    int64_t delay = opt_.retry_backoff_ms << std::min(it.attempt - 1, 16);
+    delay = std::min<int64_t>(delay, 60000);
+    it.st = St::Retrying;
+    it.retry_at = Now() + delay / 1000.0;
+    retries_.emplace(it.retry_at, id);
+    std::string what = fmt::format("{} (attempt {} of {}; retrying in {})", error, it.attempt, stage.retry + 1,
+                                   delay >= 1000 ? fmt::format("{:.3g} s", delay / 1000.0) : fmt::format("{} ms", delay));
+    if (progress_) progress_->Line("retry", it.name, what);
+    Event(id, "retrying", what);
+    Record(id);
+    return;
+  }
+  it.ended_at = a.ended_at;
+  std::string msg = error;
+  if (it.attempt > 1) msg += fmt::format(" (attempt {} of {})", it.attempt, stage.retry + 1);
+  Fail(id, msg);
+}
+
+void Engine::OnCompletion(const Completion& c) {
+  auto found = by_job_.find(c.job);
+  if (found == by_job_.end()) return;
+  uint32_t id = found->second;
+  by_job_.erase(found);
+  sched_.Finished(id);
+  Item& it = items_[id];
+  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
+  std::string error;
+  switch (c.kind) {
+    case Completion::Exited:
+      if (c.exit_code != 0) error = fmt::format("exit code {}", c.exit_code);
+      break;
+    case Completion::Signaled: error = fmt::format("killed by signal {} ({})", c.signal, strsignal(c.signal)); break;
+    case Completion::TimedOut: {
+      int64_t ms = stage.timeout_ms.value_or(0);
+      error = fmt::format("timed out after {}", plan::FormatValue(json::Value(ms), Type::Scalar(Type::Duration)));
+      break;
+    }
+    case Completion::Cancelled: error = "cancelled"; break;
+    case Completion::LaunchFailed: error = c.error; break;
+  }
+  if (error.empty() && !CommitOutputs(id, error)) {
+    // error says what is wrong with the outputs
+  }
+  if (!error.empty()) return AttemptFailed(id, error, &c);
+  AttemptRow a;
+  a.instance = it.name;
+  a.stage = stage.name;
+  a.attempt = it.attempt;
+  a.status = "succeeded";
+  a.exit_code = 0;
+  a.started_at = c.started_at;
+  a.ended_at = c.ended_at;
+  a.wall_s = c.usage.wall_s;
+  a.user_s = c.usage.user_s;
+  a.sys_s = c.usage.sys_s;
+  a.max_rss_bytes = c.usage.max_rss_bytes;
+  a.stdout_path = it.stdout_path;
+  a.stderr_path = it.stderr_path;
+  a.command = it.command;
+  store_.AddAttempt(run_, a);
+  it.st = St::Succeeded;
+  it.ended_at = c.ended_at;
+  if (progress_) progress_->Line("done", it.name, fmt::format("{:.2f} s", c.usage.wall_s));
+  Event(id, "succeeded", "");
+  Finish(id, true);
+}
+
+
+}  // namespace flow::rt::engine_detail

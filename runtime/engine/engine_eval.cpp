@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// The engine: evaluating an instance's values in its copy's environment,
+// cache keys and lookups, and the words of its command and env templates.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/engine_impl.h"
+#include "engine/values.h"
+#include "exec/signals.h"
+#include "fmt/format.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/xxhash.h"
+#include "store/run_store.h"
+
+namespace flow::rt::engine_detail {
+
+plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix,
+                             const std::string* out_suffix) {
+  plan::EvalEnv env;
+  env.param = [this](const std::string& name) -> std::optional<json::Value> {
+    for (const auto& p : plan_.params)
+      if (p.name == name) return p.value;
+    return std::nullopt;
+  };
+  env.output = [this, copy](const ExprNode& n) -> std::optional<json::Value> {
+    if (n.op == Op::MapValues) {
+      const Item& m = items_[top_maps_[n.map.value]];
+      if (m.st == St::Skipped) return json::Value(nullptr);
+      if (m.st != St::Done) return std::nullopt;
+      json::Array out;
+      for (int32_t c : m.copies) {
+        plan::EvalResult r = plan::Evaluate(plan_, n.args[0], EnvFor(c));
+        if (r.state != plan::EvalResult::Known) return std::nullopt;
+        out.push_back(std::move(r.value));
+      }
+      return json::Value(std::move(out));
+    }
+    const Item& src = items_[NodeOf(n.instance, n.local, copy)];
+    if (src.st == St::Skipped) return json::Value(nullptr);
+    if (src.st != St::Succeeded && src.st != St::Cached) return std::nullopt;
+    if (const json::Value* v = src.outputs.get(n.name)) return *v;
+    return std::nullopt;
+  };
+  env.var = [this, copy](const std::string&) -> std::optional<json::Value> {
+    if (copy < 0) return std::nullopt;
+    return copies_[copy].element;
+  };
+  env.gate = [this, copy](plan::GateId g, bool local) -> std::optional<int> {
+    const Item& gi = items_[GateOf(g, local, copy)];
+    if (gi.st == St::Skipped) return -1;
+    if (gi.st != St::Decided || gi.branch == -2) return std::nullopt;
+    return gi.branch;
+  };
+  if (inputs)
+    env.input = [inputs](const std::string& name) -> std::optional<json::Value> {
+      if (const json::Value* v = inputs->get(name)) return *v;
+      return std::nullopt;
+    };
+  if (out_prefix && out_suffix)
+    env.out_path = [out_prefix, out_suffix](const std::string& name) -> std::optional<json::Value> {
+      return *out_prefix + "." + name + *out_suffix;
+    };
+  return env;
+}
+
+// The key: stage definition, input values (outputs of other instances by
+// their instance and output name), and the content of every file among them.
+bool Engine::ComputeKey(uint32_t id, std::string& error) {
+  Item& it = items_[id];
+  const plan::Instance& inst = InstanceOf(it);
+  const plan::Stage& stage = plan_.StageOf(inst);
+  auto def = stage_def_.find(inst.stage);
+  if (def == stage_def_.end()) {
+    std::string s = "stage " + stage.name + "\n" + TemplateText(plan_, stage.command, true) + "\n";
+    for (const auto& e : stage.env) s += "env " + e.name + "=" + TemplateText(plan_, e.value, true) + "\n";
+    for (const auto& f : stage.inputs) s += "in " + f.name + ":" + f.type.Spell() + "\n";
+    for (const auto& f : stage.outputs) s += "out " + f.name + ":" + f.type.Spell() + "\n";
+    def = stage_def_.emplace(inst.stage, Hex64(llvm::xxHash64(s))).first;
+  }
+  json::Object parts;
+  parts["stage"] = stage.name;
+  parts["definition"] = def->second;
+  parts["command"] = TemplateText(plan_, stage.command, false);
+  json::Object inputs, files;
+  for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
+    const plan::Field& f = stage.inputs[i];
+    const json::Value* v = it.inputs.get(f.name);
+    if (!v) continue;
+    inputs[f.name] = *v;
+    bool bad = false;
+    ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
+      if (bad || files.get(path)) return;
+      auto h = HashPath(&store_, opt_.project_dir, path, error);
+      if (!h) {
+        error = fmt::format("input '{}': {}", f.name, error);
+        bad = true;
+        return;
+      }
+      files[path] = Hex64(*h);
+    });
+    if (bad) return false;
+  }
+  parts["inputs"] = std::move(inputs);
+  parts["files"] = std::move(files);
+  if (!stage.cache) parts["run"] = run_;
+  // Paths of earlier outputs name their key folder; the key uses their
+  // content (in "files") and the instance and output they come from, not the
+  // folder, so an upstream rerun that gives the same content reuses this.
+  std::string text = ToText(json::Value(std::move(parts)));
+  std::string norm = NormalizeOutputPaths(text);
+  it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
+  it.key_parts = norm;
+  it.dir = ".flow/out/" + SafeName(it.name) + "." + it.key.substr(0, 16);
+  return true;
+}
+
+std::optional<std::string> Engine::TryCache(uint32_t id) {
+  Item& it = items_[id];
+  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
+  if (!stage.cache) return std::nullopt;
+  auto row = store_.FindCache(it.key);
+  if (!row) return std::nullopt;
+  auto parsed = json::parse(row->outputs);
+  if (!parsed || !parsed->getAsObject()) {
+    if (!parsed) llvm::consumeError(parsed.takeError());
+    store_.DropCache(it.key);
+    return std::nullopt;
+  }
+  bool missing = false;
+  for (const auto& f : stage.outputs)
+    if (const json::Value* v = parsed->getAsObject()->get(f.name))
+      ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
+        if (::access(Abs(path).c_str(), F_OK) != 0) missing = true;
+      });
+  if (missing) {
+    store_.DropCache(it.key);
+    return std::nullopt;
+  }
+  it.outputs = std::move(*parsed->getAsObject());
+  return fmt::format("from run {}", row->run_id);
+}
+
+std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& error) {
+  std::string dir = fmt::format(".flow/values/{}/{}", run_, SafeName(items_[id].name));
+  if (!MakeDirs(Abs(dir), error)) return {};
+  std::string path = fmt::format("{}/v{}.json", dir, value_files_++);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(Abs(path), ec);
+  if (ec) {
+    error = "cannot write " + path + ": " + ec.message();
+    return {};
+  }
+  os << v << "\n";
+  return path;
+}
+
+// The words of each piece of a template. `command`: quoted words for the
+// command line; otherwise (env values) one text.
+std::vector<CommandPiece> Engine::Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
+                                         const std::string& out_suffix, bool command, std::string& error) {
+  Item& it = items_[id];
+  std::vector<CommandPiece> pieces;
+  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &it.dir, &out_suffix);
+  for (const auto& part : parts) {
+    if (!part.expr.valid()) {
+      pieces.push_back(CommandPiece::Text(part.text));
+      continue;
+    }
+    plan::EvalResult r = plan::Evaluate(plan_, part.expr, env);
+    if (r.state != plan::EvalResult::Known) {
+      error = r.state == plan::EvalResult::Failed ? r.error : "a placeholder's value is not known";
+      return {};
+    }
+    Type type = plan_.Get(part.expr).type;
+    while (type.kind == Type::Optional) type = type.elem[0];
+    std::vector<std::string> words;
+    auto structured = [&](const Type& t) {
+      return t.kind == Type::Record || t.kind == Type::Json || t.kind == Type::List;
+    };
+    if (plan_.Get(part.expr).op == Op::OutPath) {
+      words.push_back(plan::FormatValue(r.value, Type::Scalar(Type::File)));  // a path, whatever the output's type
+    } else if (r.value.getAsNull()) {
+      // an absent optional: no word
+    } else if (type.kind == Type::Record || type.kind == Type::Json ||
+               (type.kind == Type::List && structured(type.elem[0]))) {
+      std::string path = ValueFile(id, r.value, error);
+      if (path.empty()) return {};
+      words.push_back(path);
+    } else if (type.kind == Type::List && command) {
+      if (const json::Array* arr = r.value.getAsArray())
+        for (const auto& e : *arr) words.push_back(plan::FormatValue(e, type.elem[0]));
+    } else {
+      words.push_back(plan::FormatValue(r.value, type));
+    }
+    pieces.push_back(CommandPiece::Words(std::move(words)));
+  }
+  return pieces;
+}
+
+// ------------------------------------------------------------------ state changes
+
+
+}  // namespace flow::rt::engine_detail

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+// The engine's internals, shared by its source files: the items of the run
+// (instances, gates, maps and the copies of map templates) and the Engine
+// class. engine.cpp has the state machine, engine_eval.cpp evaluation and
+// cache keys, engine_attempt.cpp starting attempts and taking their results.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "engine/engine.h"
+#include "engine/progress.h"
+#include "exec/command.h"
+#include "llvm/Support/JSON.h"
+#include "plan/eval.h"
+
+namespace flow::rt {
+class RunStore;
+namespace engine_detail {
+
+namespace json = llvm::json;
+using plan::ExprId;
+using plan::ExprNode;
+using plan::Op;
+using plan::Type;
+
+using Clock = std::chrono::steady_clock;
+
+enum class Kind : uint8_t { Node, Gate, Map };
+enum class St : uint8_t {
+  Waiting,
+  Queued,
+  Running,
+  Retrying,
+  Succeeded,
+  Cached,
+  Skipped,
+  Failed,
+  NotRun,
+  Cancelled,
+  Decided,   // gate
+  Expanded,  // map: copies made, not all done
+  Done,      // map: every copy done
+  WouldRun,  // --dry-run
+};
+
+
+struct Item {
+  Kind kind;
+  int32_t copy = -1;  // the map copy it belongs to; -1: top level
+  int32_t index = 0;  // into plan.instances/gates/maps, or the template's instances/gates
+  std::string name;
+  St st = St::Waiting;
+  bool done = false, ok = false;
+  int waiting = 0;
+  std::string blocked;  // why it cannot run: a dependency failed
+  std::string reason;   // skipped / failed / not run: why
+  std::vector<uint32_t> dependents;
+  // nodes
+  json::Object inputs;   // evaluated args
+  json::Object outputs;  // committed output values
+  std::string key, key_parts, dir;  // cache key (hex), what went into it, the output folder name
+  int attempt = 0;
+  uint64_t job = 0;
+  double ready_at = 0, started_at = 0, ended_at = 0, retry_at = 0;
+  std::string tmp_suffix, command, stdout_path, stderr_path;  // outputs are written to DIR.OUTPUT + tmp_suffix
+  std::vector<int> gpus;
+  // gates: the branch taken, -1 none, -2 unknown (dry run)
+  int branch = -1;
+  // maps: items of its copies not yet done
+  int open = 0;
+  std::vector<int32_t> copies;
+};
+
+struct Copy {
+  uint32_t map_item;
+  json::Value element = nullptr;
+  std::vector<uint32_t> nodes, gates;
+};
+
+const char* StatusName(St s);
+std::string SafeName(const std::string& name);
+bool MakeDirs(const std::string& path, std::string& error);
+std::string ToText(const json::Value& v);
+/// A canonical text of an expression, for the stage-definition part of cache keys.
+void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth = 0);
+std::string TemplateText(const plan::Plan& plan, const std::vector<plan::TemplatePart>& parts, bool canonical);
+/// `.flow/out/INSTANCE.KEY.OUTPUT` -> `.flow/out/INSTANCE.*.OUTPUT` in a text.
+std::string NormalizeOutputPaths(const std::string& text);
+
+class Engine {
+ public:
+  Engine(const plan::Plan& plan, RunStore& store, Executor& exec, const RunOptions& opt)
+      : plan_(plan), store_(store), exec_(exec), opt_(opt), sched_(opt.capacity) {}
+
+  RunSummary Run();
+
+ private:
+  // ---- building the item graph
+  uint32_t NewItem(Kind kind, int32_t copy, int32_t index, std::string name);
+  void Wire(uint32_t id);
+  void ScanExpr(ExprId root, int32_t copy, std::set<uint32_t>& deps);
+  uint32_t NodeOf(plan::InstanceId i, bool local, int32_t copy) const {
+    return local ? copies_[copy].nodes[i.value] : top_nodes_[i.value];
+  }
+  uint32_t GateOf(plan::GateId g, bool local, int32_t copy) const {
+    return local ? copies_[copy].gates[g.value] : top_gates_[g.value];
+  }
+  const plan::Instance& InstanceOf(const Item& it) const {
+    return it.copy >= 0 ? plan_.maps[items_[copies_[it.copy].map_item].index].instances[it.index]
+                        : plan_.instances[it.index];
+  }
+  const plan::Gate& GateDef(const Item& it) const {
+    return it.copy >= 0 ? plan_.maps[items_[copies_[it.copy].map_item].index].gates[it.index]
+                        : plan_.gates[it.index];
+  }
+  const std::vector<plan::Guard>& GuardsOf(const Item& it) const;
+
+  // ---- state changes
+  void Finish(uint32_t id, bool ok);
+  void Activate(uint32_t id);
+  void ActivateNode(uint32_t id);
+  void ActivateGate(uint32_t id);
+  void ActivateMap(uint32_t id);
+  void Fail(uint32_t id, const std::string& error);
+  void Launch(uint32_t id, const std::vector<int>& gpus);
+  void OnCompletion(const Completion& c);
+  void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
+  bool CommitOutputs(uint32_t id, std::string& error);
+  void Record(uint32_t id);
+  void Event(uint32_t id, const std::string& event, const std::string& detail);
+  void CancelAll();
+
+  // ---- evaluation
+  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_prefix = nullptr,
+                       const std::string* out_suffix = nullptr);
+  bool ComputeKey(uint32_t id, std::string& error);
+  std::optional<std::string> TryCache(uint32_t id);
+  std::vector<CommandPiece> Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
+                                   const std::string& out_suffix, bool command, std::string& error);
+  std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
+
+  std::string Abs(const std::string& rel) const {
+    return !rel.empty() && rel[0] == '/' ? rel : opt_.project_dir + "/" + rel;
+  }
+  double Now() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  const plan::Plan& plan_;
+  RunStore& store_;
+  Executor& exec_;
+  const RunOptions& opt_;
+  Scheduler sched_;
+  std::unique_ptr<Progress> progress_;
+  int64_t run_ = 0;
+  Clock::time_point start_ = Clock::now();
+
+  std::vector<Item> items_;
+  std::vector<Copy> copies_;
+  std::vector<uint32_t> top_nodes_, top_gates_, top_maps_;
+  std::deque<uint32_t> activate_;
+  std::unordered_map<uint64_t, uint32_t> by_job_;
+  std::multimap<double, uint32_t> retries_;  // due time -> node
+  std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
+  std::map<std::string, std::string> base_env_;  // flow's own environment
+  std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
+  bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
+  std::string first_failure_, first_failed_;
+  size_t value_files_ = 0;
+};
+
+}  // namespace engine_detail
+}  // namespace flow::rt
