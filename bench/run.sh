@@ -4,7 +4,8 @@
 # on the same DAGs (bench/gen_dag.py), in the same run of this script.
 #
 #   bench/run.sh [BUILD_DIR] [RUNS]
-#   SHAPES="chain fanout layers" WAYS="flow plan ninja make" SLEEP_SEEDS="1 2 3" bench/run.sh
+# Environment (defaults in brackets): SHAPES [layers], WAYS [flow ninja make],
+# TOUCH_N [10000], SLEEP_SHAPES [layers], SLEEP_SEEDS [1 2], SLEEP_N [160].
 #
 # 1. Overhead per stage: TOUCH_N (10,000) stages that each `touch` a marker,
 #    for each shape of SHAPES, each way of WAYS:
@@ -25,12 +26,13 @@
 #    max(critical path, total work / 2 cpus), and the mean over the seeds.
 #
 # The defaults (SHAPES=layers, WAYS="flow ninja make", SLEEP_SHAPES=layers,
-# SLEEP_SEEDS="1 2") keep one run near 5 minutes on the project's 2 cores
-# when they are otherwise idle: one `flow run` of 10,000 stages took about
-# 20 s there, a make about 7 s and a ninja about 10 s, and each sleep run
-# about 18 s. Every shape and the plan way, 5 runs each, and 3 seeds would
-# take about 25 minutes (SHAPES="chain fanout layers" WAYS="flow plan ninja
-# make" SLEEP_SEEDS="1 2 3").
+# SLEEP_SEEDS="1 2") keep one run under 5 minutes on the project's 2 cores
+# when they are otherwise idle (2026-11-28: 229 s; a `flow run`, a ninja and a
+# make of 10,000 stages each took 6-9 s, a sleep run 17-20 s). Every shape and
+# the plan way with 3 seeds took 11 minutes with RUNS=3 (about 15 with 5):
+#   SHAPES="chain fanout layers" WAYS="flow plan ninja make" SLEEP_SEEDS="1 2 3" bench/run.sh BUILD 3
+# Under load every figure can double; the script prints the load average at
+# its start and end.
 #
 # Snakemake is not installed on the project's machine, so it is not measured.
 # hyperfine is not used: each run needs its own fresh folder, and its peak
