@@ -427,6 +427,16 @@ class Reader {
  public:
   explicit Reader(Plan& plan) : plan_(plan) {}
 
+  /// The elements of the top-level arrays "shared" and "instances", as text,
+  /// when the caller split them off the document (LargeArrays below): each
+  /// is parsed, read and freed in turn, so a plan of 300,000 instances never
+  /// has its whole JSON tree in memory.
+  struct Raw {
+    std::vector<llvm::StringRef> shared, instances;
+    bool has_shared = false, has_instances = false;
+  };
+  void SetRaw(const Raw* raw) { raw_ = raw; }
+
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
 
@@ -722,7 +732,14 @@ class Reader {
         if (!ro) break;
         plan_.records.push_back(Record{Str(*ro, "name", p), Fields(*ro, "fields", p)});
       }
-    if (const json::Value* sv = o->get("shared")) {
+    if (raw_ && raw_->has_shared) {
+      for (size_t i = 0; i < raw_->shared.size() && !failed(); ++i) {
+        std::string p = fmt::format("shared[{}]", i);
+        auto v = ParseElement(raw_->shared[i], p);
+        if (!v) break;
+        shared_.push_back(Expr(&*v, p));
+      }
+    } else if (const json::Value* sv = o->get("shared")) {
       const json::Array* shared = sv->getAsArray();
       if (!shared) return void(Fail("plan.shared", "expected an array"));
       for (size_t i = 0; i < shared->size() && !failed(); ++i)
@@ -771,9 +788,18 @@ class Reader {
         plan_.stages.push_back(std::move(s));
       }
     if (failed()) return;
-    if (const json::Array* insts = Arr(*o, "instances", "plan"))
+    if (raw_ && raw_->has_instances) {
+      plan_.instances.reserve(raw_->instances.size());
+      for (size_t i = 0; i < raw_->instances.size() && !failed(); ++i) {
+        std::string p = fmt::format("instances[{}]", i);
+        auto v = ParseElement(raw_->instances[i], p);
+        if (!v) break;
+        plan_.instances.push_back(ReadInstance(*v, p, i, stage_index));
+      }
+    } else if (const json::Array* insts = Arr(*o, "instances", "plan")) {
       for (size_t i = 0; i < insts->size() && !failed(); ++i)
         plan_.instances.push_back(ReadInstance((*insts)[i], fmt::format("instances[{}]", i), i, stage_index));
+    }
     plan_.gates = Gates(*o, "plan", "gates");
     if (const json::Array* maps = Arr(*o, "maps", "plan"))
       for (size_t i = 0; i < maps->size() && !failed(); ++i) {
@@ -795,10 +821,138 @@ class Reader {
   }
 
  private:
+  std::optional<json::Value> ParseElement(llvm::StringRef text, const std::string& path) {
+    auto v = json::parse(text);
+    if (!v) {
+      Fail(path, "invalid JSON (" + llvm::toString(v.takeError()) + ")");
+      return std::nullopt;
+    }
+    return std::move(*v);
+  }
+
   Plan& plan_;
   std::string error_;
   std::vector<ExprId> shared_;
+  const Raw* raw_ = nullptr;
 };
+
+// Splitting the document: the text of a JSON value starting at `pos` (after
+// blanks), or npos when the text is not well formed there. It only finds
+// where values end; json::parse checks each piece.
+size_t SkipBlanks(llvm::StringRef t, size_t pos) {
+  while (pos < t.size() && (t[pos] == ' ' || t[pos] == '\n' || t[pos] == '\r' || t[pos] == '\t')) ++pos;
+  return pos;
+}
+
+size_t ValueEnd(llvm::StringRef t, size_t pos) {
+  pos = SkipBlanks(t, pos);
+  if (pos >= t.size()) return llvm::StringRef::npos;
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = pos; i < t.size(); ++i) {
+    char c = t[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      if (!in_string && depth == 0) return i + 1;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '{':
+      case '[': ++depth; break;
+      case '}':
+      case ']':
+        if (--depth < 0) return llvm::StringRef::npos;
+        if (depth == 0) return i + 1;
+        break;
+      case ',':
+      case ' ':
+      case '\n':
+      case '\r':
+      case '\t':
+        if (depth == 0) return i;  // end of a number or literal
+        break;
+      default: break;
+    }
+  }
+  return depth == 0 && !in_string ? t.size() : llvm::StringRef::npos;
+}
+
+// Splits the top-level object: the text of "shared" and "instances" goes
+// to `raw` element by element; the rest, "edges" left out (derived data the
+// reader does not use; each edge is still checked to be JSON), is rebuilt
+// as a small document in `rest`. False when the text is not a well-formed
+// object (the caller then parses it whole for the precise error).
+bool LargeArrays(llvm::StringRef t, Reader::Raw& raw, std::string& rest) {
+  size_t pos = SkipBlanks(t, 0);
+  if (pos >= t.size() || t[pos] != '{') return false;
+  rest = "{";
+  pos = SkipBlanks(t, pos + 1);
+  bool first = true;
+  if (pos < t.size() && t[pos] == '}') return SkipBlanks(t, pos + 1) == t.size() && (rest += "}", true);
+  for (;;) {
+    size_t key_end = ValueEnd(t, pos);
+    if (key_end == llvm::StringRef::npos || t[pos] != '"') return false;
+    llvm::StringRef key = t.slice(pos, key_end);
+    pos = SkipBlanks(t, key_end);
+    if (pos >= t.size() || t[pos] != ':') return false;
+    size_t vstart = SkipBlanks(t, pos + 1);
+    size_t vend = ValueEnd(t, vstart);
+    if (vend == llvm::StringRef::npos) return false;
+    llvm::StringRef value = t.slice(vstart, vend);
+    bool split = key == "\"shared\"" || key == "\"instances\"" || key == "\"edges\"";
+    if (split && value.startswith("[")) {
+      std::vector<llvm::StringRef> elems;
+      size_t e = SkipBlanks(value, 1);
+      if (e < value.size() && value[e] != ']')
+        for (;;) {
+          size_t ee = ValueEnd(value, e);
+          if (ee == llvm::StringRef::npos) return false;
+          elems.push_back(value.slice(e, ee));
+          e = SkipBlanks(value, ee);
+          if (e < value.size() && value[e] == ',') {
+            e = SkipBlanks(value, e + 1);
+            continue;
+          }
+          if (e < value.size() && value[e] == ']') break;
+          return false;
+        }
+      if (key == "\"shared\"") {
+        raw.shared = std::move(elems);
+        raw.has_shared = true;
+      } else if (key == "\"instances\"") {
+        raw.instances = std::move(elems);
+        raw.has_instances = true;
+        rest += std::string(first ? "" : ",") + key.str() + ":[]";  // present, read from `raw`
+        first = false;
+      } else {
+        for (auto edge : elems) {
+          auto v = json::parse(edge);
+          if (!v) {
+            llvm::consumeError(v.takeError());
+            return false;
+          }
+        }
+      }
+    } else {
+      rest += std::string(first ? "" : ",") + key.str() + ":" + value.str();
+      first = false;
+    }
+    pos = SkipBlanks(t, vend);
+    if (pos < t.size() && t[pos] == ',') {
+      pos = SkipBlanks(t, pos + 1);
+      continue;
+    }
+    if (pos < t.size() && t[pos] == '}') {
+      rest += "}";
+      return SkipBlanks(t, pos + 1) == t.size();
+    }
+    return false;
+  }
+}
 
 }  // namespace
 
@@ -811,11 +965,25 @@ llvm::Expected<Plan> FromJson(const json::Value& value) {
 }
 
 llvm::Expected<Plan> Deserialize(llvm::StringRef text, const std::string& origin) {
-  llvm::Expected<json::Value> value = json::parse(text);
+  // The large arrays are read element by element (llvm::json keeps at least
+  // 64 slots per object: a whole 10,000-instance plan as one JSON tree took
+  // 450 MB). A document that does not split cleanly is parsed whole, which
+  // gives the precise error.
+  Reader::Raw raw;
+  std::string rest;
+  bool split = LargeArrays(text, raw, rest);
+  llvm::Expected<json::Value> value = json::parse(split ? llvm::StringRef(rest) : text);
   if (!value)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    origin + ": not a plan: invalid JSON (" + llvm::toString(value.takeError()) + ")");
-  llvm::Expected<Plan> plan = FromJson(*value);
+  Plan result;
+  Reader reader(result);
+  if (split) reader.SetRaw(&raw);
+  reader.Read(*value);
+  llvm::Expected<Plan> plan = reader.failed()
+                                  ? llvm::Expected<Plan>(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                                                                 reader.error()))
+                                  : llvm::Expected<Plan>(std::move(result));
   if (!plan)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    origin + ": bad plan: " + llvm::toString(plan.takeError()));

