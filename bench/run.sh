@@ -186,15 +186,19 @@ for shape in $sleep_shapes; do
   for seed in $sleep_seeds; do
     dir=$out/$shape-sleep-$seed
     python3 "$gen" "$shape" sleep "$dir" --n "$sleep_n" --seed "$seed" --cpus $cpus | sed 's/^/  /'
+    # The same DAG with one stage for all nodes and no `estimate`: flow
+    # then orders by path length in stages only, as ninja and make do.
+    python3 "$gen" "$shape" sleep "$dir-noest" --n "$sleep_n" --seed "$seed" --cpus $cpus --no-estimates >/dev/null
     bound=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["lower_bound_s"])' "$dir/bound.json")
     n=$sleep_n
-    ways=(); [ $have_flow = 1 ] && ways=(flow)
+    ways=(); [ $have_flow = 1 ] && ways=(flow flow-noest)
     ways+=(ninja make)
     line="   "
     for key in "${ways[@]}"; do
       k=$shape.$seed.$key
       case $key in
         flow) run_once "$k" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
+        flow-noest) run_once "$k" "$dir-noest" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
         ninja) run_once "$k" "$dir" "$marker_prepare" "$marker_check" ninja -j$cpus ;;
         make) run_once "$k" "$dir" "$marker_prepare" "$marker_check" make -j$cpus ;;
       esac
@@ -207,7 +211,7 @@ for shape in $sleep_shapes; do
       fi
     done
     echo "$line"
-    rm -rf "$dir/.flow" "$dir/m"
+    rm -rf "$dir/.flow" "$dir/m" "$dir-noest"
   done
   printf '  %s, mean ratio to the lower bound over seeds %s:' "$shape" "$sleep_seeds"
   for key in "${ways[@]}"; do printf ' %s %s' "$key" "$(mean "${ratios[$shape.$key]:-}")"; done

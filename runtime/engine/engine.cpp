@@ -653,9 +653,28 @@ RunSummary Engine::Run() {
         wait = std::min(wait, left);
     }
     auto done = exec_.Poll(wait);
-    // (The finished jobs' dependents are made ready before anything else
-    // starts: starting a queued job first would let it take the place of a
-    // higher-priority successor on the critical path.)
+    // Start queued work before the bookkeeping of the finished jobs (output
+    // checks, commit, records, what they unblock), so a cpu does not wait
+    // on flow's records, but only what none of their successors could
+    // outrank: a successor's priority is at most the finished instance's
+    // minus its own estimate. Only after clean exits: after a failure,
+    // fail-fast starts nothing new.
+    if (!stopping_ && !done.empty()) {
+      bool all_ok = true;
+      double successors_at_most = -1e300;
+      for (const auto& c : done) {
+        auto f = by_job_.find(c.job);
+        if (f == by_job_.end()) continue;
+        all_ok = all_ok && c.kind == Completion::Exited && c.exit_code == 0;
+        const plan::Instance& inst = InstanceOf(items_[f->second]);
+        successors_at_most = std::max(successors_at_most, inst.priority_s - inst.estimate_ms / 1000.0);
+      }
+      if (all_ok) {
+        for (const auto& c : done)
+          if (auto f = by_job_.find(c.job); f != by_job_.end()) sched_.Finished(f->second);
+        for (const auto& st : sched_.PickAtLeast(Now(), successors_at_most)) Launch(st.task, st.gpu_ids);
+      }
+    }
     for (const auto& c : done) OnCompletion(c);
     if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());

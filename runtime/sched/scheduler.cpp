@@ -72,7 +72,13 @@ void Scheduler::AddReady(uint32_t id, const Demand& d, double priority, double e
   if (it->second.need[kCpus] < kEps) ++zero_cpu_queued_;
 }
 
-std::vector<StartDecision> Scheduler::Pick(double now) {
+std::vector<StartDecision> Scheduler::Pick(double now) { return PickImpl(now, -1e300); }
+
+std::vector<StartDecision> Scheduler::PickAtLeast(double now, double min_priority) {
+  return PickImpl(now, min_priority);
+}
+
+std::vector<StartDecision> Scheduler::PickImpl(double now, double min_priority) {
   std::vector<StartDecision> out;
   Amounts free(cap_.size());
   for (size_t i = 0; i < cap_.size(); ++i) free[i] = cap_[i] - used_[i];
@@ -97,6 +103,7 @@ std::vector<StartDecision> Scheduler::Pick(double now) {
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (free[kCpus] < kEps && zero_cpu_queued_ == 0) break;  // full: nothing more can start
     Task* t = *it;
+    if (t->priority < min_priority) break;  // the queue is in priority order
     bool fits = Fits(t->need, free);
     if (!reserved) {
       if (fits) {

@@ -58,6 +58,11 @@ class Scheduler {
   /// The tasks to start at time `now` (seconds, any epoch), in order; their
   /// resources are reserved until Finished().
   std::vector<StartDecision> Pick(double now);
+  /// The same, starting only tasks whose priority is at least
+  /// `min_priority` (the engine starts queued work this way before the
+  /// successors of a finished task are known, when none of them can
+  /// outrank it).
+  std::vector<StartDecision> PickAtLeast(double now, double min_priority);
   void Finished(uint32_t task);
   /// Removes a task that was ready but will not start (cancelled run).
   void Drop(uint32_t task);
@@ -85,6 +90,7 @@ class Scheduler {
       return a->seq < b->seq;
     }
   };
+  std::vector<StartDecision> PickImpl(double now, double min_priority);
   Amounts ToAmounts(const Demand& d) const;
   bool Fits(const Amounts& need, const Amounts& free) const;
 
