@@ -94,18 +94,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   it.job = std::get<uint64_t>(sub);
   by_job_[it.job] = id;
   it.st = St::Running;
-  Record(id);
-  AttemptRow a;
-  a.instance = it.name;
-  a.stage = stage.name;
-  a.attempt = it.attempt;
-  a.status = "running";
-  a.started_at = it.started_at;
-  a.stdout_path = it.stdout_path;
-  a.stderr_path = it.stderr_path;
-  a.command = it.command;
-  store_.AddAttempt(run_, a);
-  Event(id, "started", fmt::format("attempt {}", it.attempt));
+  Record(id);  // status running, started_at, the attempt number; the attempt's row comes when it ends
   if (progress_) progress_->Started(it.name, it.attempt);
 }
 
@@ -160,25 +149,27 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     outputs[f.name] = std::move(v);
   }
   // Commit: each output is renamed to its final name (rename(2) replaces
-  // a stale file of a run that crashed before recording it). Only then is
-  // the result recorded, so a final name never holds half an output.
+  // a stale file of a run that crashed before recording it; a stale folder
+  // is moved away first). Only then is the result recorded, so a final name
+  // never holds half an output.
   for (const auto& f : stage.outputs) {
     std::string tmp = Abs(it.dir + "." + f.name + it.tmp_suffix);
     std::string final_abs = Abs(it.dir + "." + f.name);
-    struct stat st;
-    if (lstat(final_abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::rename(tmp.c_str(), final_abs.c_str()) == 0) continue;
+    if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) {
       std::string old = final_abs + ".old-" + std::to_string(run_);
       llvm::sys::fs::remove_directories(old);
-      if (::rename(final_abs.c_str(), old.c_str()) != 0) {
-        error = "cannot replace " + it.dir + "." + f.name + ": " + std::strerror(errno);
-        return false;
+      llvm::sys::fs::remove(old);
+      if (::rename(final_abs.c_str(), old.c_str()) == 0 && ::rename(tmp.c_str(), final_abs.c_str()) == 0) {
+        if (llvm::sys::fs::is_directory(old))
+          llvm::sys::fs::remove_directories(old);
+        else
+          llvm::sys::fs::remove(old);
+        continue;
       }
-      llvm::sys::fs::remove_directories(old);
     }
-    if (::rename(tmp.c_str(), final_abs.c_str()) != 0) {
-      error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
-      return false;
-    }
+    error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
+    return false;
   }
   it.outputs = std::move(outputs);
   if (stage.cache) {
@@ -291,7 +282,6 @@ void Engine::OnCompletion(const Completion& c) {
   it.st = St::Succeeded;
   it.ended_at = c.ended_at;
   if (progress_) progress_->Line("done", it.name, fmt::format("{:.2f} s", c.usage.wall_s));
-  Event(id, "succeeded", "");
   Finish(id, true);
 }
 
