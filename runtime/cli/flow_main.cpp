@@ -160,9 +160,12 @@ class FolderLock {
 void RemoveAttemptFolders(const std::string& out_dir) {
   std::error_code ec;
   std::vector<std::string> stale;
-  for (llvm::sys::fs::directory_iterator d(out_dir, ec), end; !ec && d != end; d.increment(ec)) {
-    llvm::StringRef name = llvm::sys::path::filename(d->path());
-    if (name.contains(".tmp-") || name.contains(".old-")) stale.push_back(d->path());
+  for (llvm::sys::fs::directory_iterator inst(out_dir, ec), end; !ec && inst != end; inst.increment(ec)) {
+    std::error_code ec2;
+    for (llvm::sys::fs::directory_iterator d(inst->path(), ec2); !ec2 && d != end; d.increment(ec2)) {
+      llvm::StringRef name = llvm::sys::path::filename(d->path());
+      if (name.contains(".tmp-") || name.contains(".old-")) stale.push_back(d->path());
+    }
   }
   for (const auto& path : stale) {
     if (llvm::sys::fs::is_directory(path))

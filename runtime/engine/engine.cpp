@@ -154,8 +154,8 @@ bool IsHex16(const std::string& s, size_t at) {
   return true;
 }
 
-// Output paths name their instance's key: `.flow/out/INSTANCE.KEY.OUTPUT`.
-// In cache keys they become `.flow/out/INSTANCE.*.OUTPUT`: the file's
+// Output paths name their instance's key: `.flow/out/INSTANCE/KEY.OUTPUT`.
+// In cache keys they become `.flow/out/INSTANCE/*.OUTPUT`: the file's
 // content is keyed separately, so an upstream instance that reran and made
 // the same content does not make this one rerun.
 std::string NormalizeOutputPaths(const std::string& text) {
@@ -166,13 +166,15 @@ std::string NormalizeOutputPaths(const std::string& text) {
     size_t at = text.find(kOut, p);
     if (at == std::string::npos) break;
     size_t seg = at + kOut.size();
-    size_t end = text.find_first_of("\"/", seg);
+    size_t end = text.find_first_of("\"", seg);
     if (end == std::string::npos) end = text.size();
-    // The output name has no dot: the key is the 16 hex digits before it.
-    size_t dot = text.rfind('.', end);
-    if (dot != std::string::npos && dot >= seg + 17 && text[dot - 17] == '.' && IsHex16(text, dot - 16)) {
-      out += text.substr(p, dot - 16 - p) + "*";
-      p = dot;
+    // INSTANCE/KEY.OUTPUT[/...]: the key is the 16 hex digits after the
+    // instance's folder, before the output's name.
+    size_t slash = text.find('/', seg);
+    if (slash != std::string::npos && slash < end && slash + 17 < end && text[slash + 17] == '.' &&
+        IsHex16(text, slash + 1)) {
+      out += text.substr(p, slash + 1 - p) + "*";
+      p = slash + 17;
     } else {
       out += text.substr(p, seg - p);
       p = seg;

@@ -117,7 +117,9 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   std::string norm = NormalizeOutputPaths(text);
   it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
   it.key_parts = norm;
-  it.dir = ".flow/out/" + SafeName(it.name) + "." + it.key.substr(0, 16);
+  // SPEC 1.3: each output a fresh path in the instance's own folder:
+  // .flow/out/INSTANCE/KEY.OUTPUT (`dir` is the path without ".OUTPUT").
+  it.dir = ".flow/out/" + SafeName(it.name) + "/" + it.key.substr(0, 16);
   return true;
 }
 

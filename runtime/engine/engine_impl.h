@@ -89,7 +89,7 @@ std::string ToText(const json::Value& v);
 /// A canonical text of an expression, for the stage-definition part of cache keys.
 void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth = 0);
 std::string TemplateText(const plan::Plan& plan, const std::vector<plan::TemplatePart>& parts, bool canonical);
-/// `.flow/out/INSTANCE.KEY.OUTPUT` -> `.flow/out/INSTANCE.*.OUTPUT` in a text.
+/// `.flow/out/INSTANCE/KEY.OUTPUT` -> `.flow/out/INSTANCE/*.OUTPUT` in a text.
 std::string NormalizeOutputPaths(const std::string& text);
 
 class Engine {
