@@ -154,8 +154,9 @@ bool IsHex16(const std::string& s, size_t at) {
   return true;
 }
 
-// Output paths name their instance's key: `.flow/out/INSTANCE/KEY.OUTPUT`.
-// In cache keys they become `.flow/out/INSTANCE/*.OUTPUT`: the file's
+// Output paths name their instance's key:
+// `.flow/out/STAGE/INSTANCE.KEY.OUTPUT`. In cache keys they become
+// `.flow/out/STAGE/INSTANCE.*.OUTPUT`: the file's
 // content is keyed separately, so an upstream instance that reran and made
 // the same content does not make this one rerun.
 std::string NormalizeOutputPaths(const std::string& text) {
@@ -168,13 +169,14 @@ std::string NormalizeOutputPaths(const std::string& text) {
     size_t seg = at + kOut.size();
     size_t end = text.find_first_of("\"", seg);
     if (end == std::string::npos) end = text.size();
-    // INSTANCE/KEY.OUTPUT[/...]: the key is the 16 hex digits after the
-    // instance's folder, before the output's name.
+    // STAGE/INSTANCE.KEY.OUTPUT[/...]: output names have no dot, so the key
+    // is the 16 hex digits before the last dot of the file's name.
     size_t slash = text.find('/', seg);
-    if (slash != std::string::npos && slash < end && slash + 17 < end && text[slash + 17] == '.' &&
-        IsHex16(text, slash + 1)) {
-      out += text.substr(p, slash + 1 - p) + "*";
-      p = slash + 17;
+    size_t name_end = slash == std::string::npos ? end : std::min(end, text.find('/', slash + 1));
+    size_t dot = slash == std::string::npos || slash >= end ? std::string::npos : text.rfind('.', name_end - 1);
+    if (dot != std::string::npos && dot > slash + 17 && text[dot - 17] == '.' && IsHex16(text, dot - 16)) {
+      out += text.substr(p, dot - 16 - p) + "*";
+      p = dot;
     } else {
       out += text.substr(p, seg - p);
       p = seg;

@@ -36,10 +36,14 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
     if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
     made_dirs_ = true;
   }
-  // The instance's own output folder (kept from run to run).
-  std::string folder = Abs(it.dir.substr(0, it.dir.rfind('/')));
-  if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST)
-    return AttemptFailed(id, "cannot create " + folder + ": " + std::strerror(errno), nullptr);
+  // The stage's own output folder (kept from run to run).
+  if (made_stage_dirs_.insert(inst.stage).second) {
+    std::string folder = Abs(it.dir.substr(0, it.dir.rfind('/')));
+    if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
+      made_stage_dirs_.erase(inst.stage);
+      return AttemptFailed(id, "cannot create " + folder + ": " + std::strerror(errno), nullptr);
+    }
+  }
   it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
   it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
   auto pieces = Pieces(id, stage.command, it.tmp_suffix, true, error);

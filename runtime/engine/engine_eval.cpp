@@ -117,9 +117,11 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   std::string norm = NormalizeOutputPaths(text);
   it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
   it.key_parts = norm;
-  // SPEC 1.3: each output a fresh path in the instance's own folder:
-  // .flow/out/INSTANCE/KEY.OUTPUT (`dir` is the path without ".OUTPUT").
-  it.dir = ".flow/out/" + SafeName(it.name) + "/" + it.key.substr(0, 16);
+  // SPEC 1.3: each output a fresh path in the stage's own output folder:
+  // .flow/out/STAGE/INSTANCE.KEY.OUTPUT (`dir` is the path without
+  // ".OUTPUT"). One folder per stage, not per instance: on ext4 creating a
+  // folder costs about as much as starting a process.
+  it.dir = ".flow/out/" + SafeName(stage.name) + "/" + SafeName(it.name) + "." + it.key.substr(0, 16);
   return true;
 }
 

@@ -89,7 +89,7 @@ std::string ToText(const json::Value& v);
 /// A canonical text of an expression, for the stage-definition part of cache keys.
 void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth = 0);
 std::string TemplateText(const plan::Plan& plan, const std::vector<plan::TemplatePart>& parts, bool canonical);
-/// `.flow/out/INSTANCE/KEY.OUTPUT` -> `.flow/out/INSTANCE/*.OUTPUT` in a text.
+/// `.flow/out/STAGE/INSTANCE.KEY.OUTPUT` -> `.flow/out/STAGE/INSTANCE.*.OUTPUT` in a text.
 std::string NormalizeOutputPaths(const std::string& text);
 
 class Engine {
@@ -168,6 +168,7 @@ class Engine {
   std::map<std::string, std::string> base_env_;  // flow's own environment
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
+  std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists
   std::string first_failure_, first_failed_;
   size_t value_files_ = 0;
 };
