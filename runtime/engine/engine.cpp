@@ -255,9 +255,26 @@ void Engine::Wire(uint32_t id) {
 
 // ------------------------------------------------------------------ evaluation
 
+// An instance's row is written when the group of changes is committed, in
+// the state it has then: an instance that starts and ends within one group
+// (100 ms) is written once, not three times.
 void Engine::Record(uint32_t id) {
+  Item& it = items_[id];
+  if (it.kind != Kind::Node || opt_.dry_run || it.dirty) return;
+  it.dirty = true;
+  dirty_.push_back(id);
+}
+
+void Engine::FlushRecords() {
+  for (uint32_t id : dirty_) {
+    WriteRecord(id);
+    items_[id].dirty = false;
+  }
+  dirty_.clear();
+}
+
+void Engine::WriteRecord(uint32_t id) {
   const Item& it = items_[id];
-  if (it.kind != Kind::Node || opt_.dry_run) return;
   const plan::Instance& inst = InstanceOf(it);
   const plan::Stage& stage = plan_.StageOf(inst);
   InstanceRow row;
@@ -580,6 +597,7 @@ RunSummary Engine::Run() {
   if (!opt_.dry_run) {
     store_.Begin();
     for (uint32_t id : top_nodes_) Record(id);
+    FlushRecords();
     store_.Commit();
   }
 
@@ -592,7 +610,9 @@ RunSummary Engine::Run() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   };
   auto commit = [&] {
-    if (!opt_.dry_run) store_.Commit();
+    if (opt_.dry_run) return;
+    FlushRecords();
+    store_.Commit();
   };
   store_.SetGrouping(!opt_.dry_run);
   int interrupts = InterruptCount();
@@ -741,6 +761,7 @@ RunSummary Engine::Run() {
     s["not_run"] = static_cast<int64_t>(sum.not_run);
     s["wall_s"] = sum.wall_s;
     s["first_failure"] = first_failure_;
+    FlushRecords();
     store_.FinishRun(run_, sum.status, ToText(json::Value(std::move(s))));
     store_.Commit();
   }

@@ -56,6 +56,7 @@ struct Item {
   std::string name;
   St st = St::Waiting;
   bool done = false, ok = false;
+  bool dirty = false;  // its run-store row is not up to date
   int waiting = 0;
   std::string blocked;  // why it cannot run: a dependency failed
   std::string reason;   // skipped / failed / not run: why
@@ -132,6 +133,8 @@ class Engine {
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
   void Record(uint32_t id);
+  void FlushRecords();
+  void WriteRecord(uint32_t id);
   void Event(uint32_t id, const std::string& event, const std::string& detail);
   void CancelAll();
 
@@ -162,6 +165,7 @@ class Engine {
   std::vector<Copy> copies_;
   std::vector<uint32_t> top_nodes_, top_gates_, top_maps_;
   std::deque<uint32_t> activate_;
+  std::vector<uint32_t> dirty_;  // instances whose rows to write at the next commit
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
   std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
