@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: Apache-2.0
+// End-to-end tests of `flow run`, continued: crash safety, injection,
+// caching, the store's commands, exit codes, cancellation, resume, records,
+// folders, dry runs, plan files, environment and process groups.
+#include "run_fixture.h"
+
+namespace flow::e2e {
+namespace {
+
+// ---------------------------------------------------------------- crash safety
+
+/// "begin I\nend I\n" for piece[I], plus "refined I\n" for refine[I].
+std::string PieceContent(int i, bool refined) {
+  std::string s = "begin " + std::to_string(i) + "\nend " + std::to_string(i) + "\n";
+  if (refined) s += "refined " + std::to_string(i) + "\n";
+  return s;
+}
+
+TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
+  std::mt19937 rng(20241128);
+  // Iteration i kills somewhere in [200 i, 200 i + 200) ms after the run
+  // shows up: early (nothing done yet) to late (gather running or done).
+  std::uniform_int_distribution<int> delay_ms(0, 199);
+  std::string expected_all;
+  for (int j = 0; j < 10; ++j) expected_all += PieceContent(j, true);
+  const std::regex complete(R"(^begin (\d+)\nend \1\n(refined \1\n)?$)");
+
+  int interrupted = 0;
+  for (int iter = 0; iter < 5; ++iter) {
+    SCOPED_TRACE("iteration " + std::to_string(iter));
+    fs::path dir = root_ / ("crash" + std::to_string(iter));
+    fs::path file = Use("crash.flow", dir);
+    Process p = Start({"run", file.string(), "--cpus", "2"}, dir);
+    ASSERT_TRUE(p.started());
+    // Wait until the run is recorded as running, then kill it at a random moment.
+    bool running = WaitFor(
+        [&] {
+          if (p.Exited()) return true;
+          RunStore store(Db(dir));
+          return store.ok() && store.Scalar("SELECT count(*) FROM runs WHERE status = 'running'") == "1";
+        },
+        20);
+    ASSERT_TRUE(running) << "the run never showed up as running in the store";
+    int delay = 200 * iter + delay_ms(rng);
+    SleepMs(delay);
+    bool finished_first = p.Exited();
+    p.Signal(SIGKILL);
+    Result killed = p.Wait(10);
+    if (finished_first) {
+      std::cerr << "crash iteration " << iter << ": flow finished before the kill after " << delay << " ms\n";
+      continue;
+    }
+    ++interrupted;
+    ASSERT_EQ(killed.signal, SIGKILL) << killed.Describe();
+    // Commands the killed flow had started finish on their own (0.1 s steps).
+    SleepMs(300);
+
+    int killed_run;
+    std::set<std::string> succeeded_before;
+    {
+      RunStore store(Db(dir));
+      ASSERT_TRUE(store.ok()) << store.error();
+      killed_run = std::stoi(store.Scalar("SELECT max(id) FROM runs"));
+      for (auto& row : store.Query("SELECT name FROM instances WHERE run_id = ? AND status = 'succeeded'",
+                                   {std::to_string(killed_run)}))
+        succeeded_before.insert(row[0].value_or(""));
+    }
+
+    std::cerr << "crash iteration " << iter << ": killed after " << delay << " ms with " << succeeded_before.size()
+              << " of 21 instances succeeded\n";
+    Result resumed = Flow({"run", file.string(), "--resume", "--cpus", "2"}, dir);
+    ASSERT_EQ(resumed.code, 0) << "killed after " << delay << " ms\n" << resumed.Describe();
+    Summary s = CheckSummary(resumed, "succeeded", {.instances = 21, .failed = 0, .not_run = 0});
+    EXPECT_GE(s.cached, static_cast<int>(succeeded_before.size())) << s.line;
+    EXPECT_EQ(ReadFile(dir / "all.txt"), expected_all);
+
+    RunStore store(Db(dir));
+    ASSERT_TRUE(store.ok()) << store.error();
+    int resumed_run = LatestRun(dir);
+    EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(resumed_run)}), "succeeded");
+    if (resumed_run != killed_run) {
+      EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(killed_run)}), "interrupted")
+          << "the next run finds a run whose flow died";
+      EXPECT_EQ(store.Scalar("SELECT resumed_from FROM runs WHERE id = ?", {std::to_string(resumed_run)}),
+                std::to_string(killed_run));
+    }
+    auto statuses = store.InstanceStatuses(resumed_run);
+    EXPECT_EQ(statuses.size(), 21u);
+    for (auto& [name, status] : statuses) EXPECT_THAT(status, AnyOf("succeeded", "cached")) << name;
+    for (const auto& name : succeeded_before)
+      EXPECT_EQ(statuses[name], "cached") << name << " had succeeded before the kill: --resume must reuse it";
+
+    // Each instance's output, where the store says it is, holds exactly
+    // what its command writes in full.
+    const std::regex index_re(R"(^(piece|refine)\[(\d+)\]$)");
+    for (auto& row : store.Query("SELECT name, outputs FROM instances WHERE run_id = ?", {std::to_string(resumed_run)})) {
+      std::string name = row[0].value_or("");
+      std::smatch m;
+      if (!std::regex_match(name, m, index_re)) continue;
+      std::string path = JsonStringField(row[1].value_or(""), "out");
+      ASSERT_FALSE(path.empty()) << name << ": no path for output 'out' in instances.outputs: " << row[1].value_or("<null>");
+      fs::path full = fs::path(path).is_absolute() ? fs::path(path) : dir / path;
+      EXPECT_EQ(ReadFile(full), PieceContent(std::stoi(m[2]), m[1] == "refine")) << name << " at " << full;
+    }
+    // Nothing under .flow/out outside an attempt's temporary folder is half written.
+    int committed = 0;
+    fs::path out = dir / ".flow" / "out";
+    for (auto it = fs::recursive_directory_iterator(out); it != fs::recursive_directory_iterator(); ++it) {
+      if (!it->is_regular_file()) continue;
+      std::string rel = fs::relative(it->path(), out).string();
+      if (rel.find(".tmp") != std::string::npos) continue;
+      ++committed;
+      std::string content = ReadFile(it->path());
+      EXPECT_TRUE(std::regex_match(content, complete)) << rel << " is committed but holds '" << content << "'";
+    }
+    EXPECT_GE(committed, 20) << "expected the 20 file outputs committed under .flow/out/";
+  }
+  EXPECT_GE(interrupted, 3) << "most kills should land while the run is going; the delays need adjusting";
+}
+
+// ---------------------------------------------------------------- injection
+
+class InjectionE2E : public RunE2E, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(InjectionE2E, ParamValueReachesTheCommandAsOneLiteralWord) {
+  const std::string value = GetParam();
+  fs::path file = Use("inject.flow");
+  // count.sh OUT ARGS...: writes the number of ARGS, then each on its own line.
+  WriteFile(work_ / "count.sh",
+            "out=\"$1\"; shift\n"
+            "printf '%s\\n' \"$#\" > \"$out\"\n"
+            "for a in \"$@\"; do printf '%s\\n' \"$a\" >> \"$out\"; done\n");
+  Result r = Flow({"run", file, "--param", "v=" + value});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 3, .ran = 3, .failed = 0});
+  EXPECT_EQ(ReadFile(work_ / "direct.txt"), "1\n" + value + "\n") << "started without a shell";
+  EXPECT_EQ(ReadFile(work_ / "shelled.txt"), "1\n" + value + "\n") << "run by /bin/sh -c";
+  EXPECT_EQ(ReadFile(work_ / "viaenv.txt"), value + "\n") << "an env value is passed as text";
+  EXPECT_FALSE(fs::exists(work_ / "pwned")) << "the param value ran as shell code";
+  EXPECT_FALSE(fs::exists(io_ / "pwned"));
+  EXPECT_FALSE(fs::exists(root_ / "pwned"));
+}
+
+std::string InjectionName(const ::testing::TestParamInfo<std::string>& info) {
+  static const char* const kNames[] = {"Semicolon", "DollarParen", "Quotes", "Backticks", "GlobVarsBraces",
+                                       "BackslashNewlinePipe"};
+  return kNames[info.index];
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, InjectionE2E,
+                         ::testing::Values("x; touch pwned", "$(touch pwned)", "a b'c\"d", "`touch pwned`",
+                                           "* ${HOME} {v} && touch pwned", "--x\\\n|touch pwned"),
+                         InjectionName);
+
+// ---------------------------------------------------------------- caching
+
+TEST_F(RunE2E, CachingReusesUnchangedInstancesAndRerunsWhatAChangedFileFeeds) {
+  fs::path file = Use("cache.flow");
+  WriteFile(work_ / "a.txt", "alpha\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  auto ran_lines = [&] { return Lines(ReadFile(work_ / "ran.log")); };
+
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  CheckSummary(r1, "succeeded", {.instances = 4, .ran = 4, .cached = 0, .skipped = 0, .failed = 0, .not_run = 0});
+  EXPECT_EQ(ReadFile(work_ / "combined.txt"), "ALPHA\nBETA\n");
+  ASSERT_EQ(ran_lines().size(), 4u);
+
+  // Nothing changed: everything is reused, nothing runs.
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 4, .ran = 0, .cached = 4, .skipped = 0, .failed = 0, .not_run = 0});
+  EXPECT_EQ(ran_lines().size(), 4u) << "a cached instance ran its command";
+  {
+    RunStore store(Db());
+    EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{
+                                                  {"upper", "cached"}, {"upper#2", "cached"}, {"combine", "cached"}, {"shout", "cached"}}));
+    EXPECT_EQ(store.Scalar("SELECT count(*) FROM attempts WHERE run_id = ?", {std::to_string(s2.run)}), "0");
+  }
+
+  // a.txt changes; b.txt gets a new modification time but the same content.
+  WriteFile(work_ / "a.txt", "alpha, changed\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  fs::last_write_time(work_ / "b.txt", fs::last_write_time(work_ / "b.txt") + std::chrono::seconds(5));
+  Result r3 = Flow({"run", file});
+  ASSERT_EQ(r3.code, 0) << r3.Describe();
+  Summary s3 = CheckSummary(r3, "succeeded", {.instances = 4, .ran = 2, .cached = 2, .skipped = 0, .failed = 0, .not_run = 0});
+  EXPECT_EQ(ReadFile(work_ / "combined.txt"), "ALPHA, CHANGED\nBETA\n");
+  {
+    RunStore store(Db());
+    EXPECT_EQ(store.InstanceStatuses(s3.run), (std::map<std::string, std::string>{{"upper", "succeeded"},
+                                                                                   {"upper#2", "cached"},
+                                                                                   {"combine", "succeeded"},
+                                                                                   {"shout", "cached"}}));
+  }
+  auto lines = ran_lines();
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(std::vector<std::string>(lines.begin() + 4, lines.end()),
+              UnorderedElementsAre(ContainsRegex("^upper .*a\\.txt$"), "combine"));
+
+  // flow why names the changed file.
+  Result why = Flow({"why", "upper"});
+  EXPECT_EQ(why.code, 0) << why.Describe();
+  EXPECT_THAT(why.out + why.err, HasSubstr("a.txt")) << why.Describe();
+  Result why_run = Flow({"why", std::to_string(s3.run), "upper"});
+  EXPECT_EQ(why_run.code, 0) << why_run.Describe();
+  EXPECT_THAT(why_run.out + why_run.err, HasSubstr("a.txt")) << why_run.Describe();
+  Result why_combine = Flow({"why", "combine"});
+  EXPECT_EQ(why_combine.code, 0) << why_combine.Describe();
+  EXPECT_THAT(why_combine.out + why_combine.err, HasSubstr("combine")) << why_combine.Describe();
+
+  // Back to the first content: run 1's results are reused, whatever run made them.
+  WriteFile(work_ / "a.txt", "alpha\n");
+  Result r4 = Flow({"run", file});
+  ASSERT_EQ(r4.code, 0) << r4.Describe();
+  CheckSummary(r4, "succeeded", {.instances = 4, .ran = 0, .cached = 4, .skipped = 0, .failed = 0, .not_run = 0});
+  EXPECT_EQ(ran_lines().size(), 6u);
+}
+
+TEST_F(RunE2E, CommittedOutputDeletedFromDiskIsNotReused) {
+  fs::path file = Use("cache.flow");
+  WriteFile(work_ / "a.txt", "alpha\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  Summary s1 = CheckSummary(r1, "succeeded", {.instances = 4, .ran = 4});
+  std::string outputs;
+  {
+    RunStore store(Db());
+    outputs = store.Scalar("SELECT outputs FROM instances WHERE run_id = ? AND name = 'upper#2'", {std::to_string(s1.run)});
+  }
+  std::string path = JsonStringField(outputs, "out");  // a file output's value is its path
+  ASSERT_FALSE(path.empty()) << "instances.outputs of upper#2 names no path for 'out': " << outputs;
+  fs::path full = fs::path(path).is_absolute() ? fs::path(path) : work_ / path;
+  ASSERT_TRUE(fs::exists(full)) << full;
+  fs::remove(full);
+
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  // upper#2 runs again; its new output has the same content, so the keys of
+  // combine and shout (which hash contents) are unchanged and they are reused.
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 4, .ran = 1, .cached = 3});
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{
+                                                {"upper", "cached"}, {"upper#2", "succeeded"}, {"combine", "cached"}, {"shout", "cached"}}));
+  EXPECT_EQ(ReadFile(full), "BETA\n");
+}
+
+TEST_F(RunE2E, ChangedCommandRerunsOnlyThatStageWhenItsOutputsComeOutTheSame) {
+  fs::path file = Use("cache.flow");
+  WriteFile(work_ / "a.txt", "alpha\n");
+  WriteFile(work_ / "b.txt", "beta\n");
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  std::string text = ReadFile(file);
+  size_t at = text.find("echo combine >> ran.log\"");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + std::string("echo combine >> ran.log").size(), "; true");
+  WriteFile(file, text);
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 4, .ran = 1, .cached = 3});
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{
+                                                {"upper", "cached"}, {"upper#2", "cached"}, {"combine", "succeeded"}, {"shout", "cached"}}));
+  Result why = Flow({"why", "combine"});
+  EXPECT_EQ(why.code, 0) << why.Describe();
+  EXPECT_THAT(why.out + why.err, ContainsRegex("command|definition|stage")) << "flow why says the stage changed\n" << why.Describe();
+}
+
+TEST_F(RunE2E, StageWithCacheFalseRunsEveryTime) {
+  fs::path file = Use("cache_false.flow");
+  Result r1 = Flow({"run", file});
+  ASSERT_EQ(r1.code, 0) << r1.Describe();
+  CheckSummary(r1, "succeeded", {.instances = 2, .ran = 2, .cached = 0});
+  Result r2 = Flow({"run", file});
+  ASSERT_EQ(r2.code, 0) << r2.Describe();
+  Summary s2 = CheckSummary(r2, "succeeded", {.instances = 2, .ran = 1, .cached = 1});
+  auto lines = Lines(ReadFile(work_ / "ran.log"));
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "stamp"), 2);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), "kept"), 1);
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run), (std::map<std::string, std::string>{{"stamp", "succeeded"}, {"kept", "cached"}}));
+}
+
+// ---------------------------------------------------------------- status, runs, logs
+
+TEST_F(RunE2E, StatusRunsAndLogsReadTheRunStore) {
+  fs::path file = Use("logs.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 1, .ran = 1});
+  std::string run = std::to_string(s.run);
+
+  // The attempt's logs, where docs/runtime.md puts them.
+  EXPECT_THAT(ReadFile(work_ / ".flow" / "logs" / run / "greet.1.out"), HasSubstr("hello-stdout-e2e"));
+  EXPECT_THAT(ReadFile(work_ / ".flow" / "logs" / run / "greet.1.err"), HasSubstr("hello-stderr-e2e"));
+
+  Result logs = Flow({"logs", run, "greet"});
+  EXPECT_EQ(logs.code, 0) << logs.Describe();
+  EXPECT_THAT(logs.out, HasSubstr("hello-stdout-e2e")) << logs.Describe();
+  Result out_only = Flow({"logs", "latest", "greet", "--stdout"});
+  EXPECT_EQ(out_only.code, 0) << out_only.Describe();
+  EXPECT_THAT(out_only.out, HasSubstr("hello-stdout-e2e")) << out_only.Describe();
+  EXPECT_THAT(out_only.out, Not(HasSubstr("hello-stderr-e2e"))) << out_only.Describe();
+  Result err_only = Flow({"logs", run, "greet", "--stderr"});
+  EXPECT_EQ(err_only.code, 0) << err_only.Describe();
+  EXPECT_THAT(err_only.out, HasSubstr("hello-stderr-e2e")) << err_only.Describe();
+  Result both = Flow({"logs", run, "greet", "--both", "--attempt", "1"});
+  EXPECT_EQ(both.code, 0) << both.Describe();
+  EXPECT_THAT(both.out, AllOf(HasSubstr("hello-stdout-e2e"), HasSubstr("hello-stderr-e2e"))) << both.Describe();
+  Result no_stage = Flow({"logs", run, "nosuchstage"});
+  EXPECT_NE(no_stage.code, 0) << no_stage.Describe();
+
+  Result status = Flow({"status"});
+  EXPECT_EQ(status.code, 0) << status.Describe();
+  EXPECT_THAT(status.out, AllOf(HasSubstr("greet"), HasSubstr("succeeded"))) << status.Describe();
+  Result status_run = Flow({"status", run});
+  EXPECT_EQ(status_run.code, 0) << status_run.Describe();
+  EXPECT_THAT(status_run.out, AllOf(HasSubstr("greet"), HasSubstr("succeeded"))) << status_run.Describe();
+  Result status_dir = Flow({"status", "--dir", work_.string()}, io_);
+  EXPECT_EQ(status_dir.code, 0) << status_dir.Describe();
+  EXPECT_THAT(status_dir.out, HasSubstr("greet")) << status_dir.Describe();
+
+  // A second run (cached), then the history lists both, newest first.
+  Result again = Flow({"run", file});
+  ASSERT_EQ(again.code, 0) << again.Describe();
+  Summary s2 = CheckSummary(again, "succeeded", {.instances = 1, .ran = 0, .cached = 1});
+  Result runs = Flow({"runs"});
+  EXPECT_EQ(runs.code, 0) << runs.Describe();
+  EXPECT_THAT(runs.out, HasSubstr("succeeded")) << runs.Describe();
+  auto lines = Lines(runs.out);
+  auto line_of = [&](int id) {
+    std::regex re("^\\s*(run\\s+)?#?" + std::to_string(id) + "([^0-9]|$)");
+    for (size_t i = 0; i < lines.size(); ++i)
+      if (std::regex_search(lines[i], re)) return static_cast<int>(i);
+    return -1;
+  };
+  int newer = line_of(s2.run), older = line_of(s.run);
+  EXPECT_GE(newer, 0) << runs.Describe();
+  EXPECT_GE(older, 0) << runs.Describe();
+  EXPECT_LT(newer, older) << "flow runs lists the newest run first\n" << runs.Describe();
+  Result limited = Flow({"runs", "--limit", "1"});
+  EXPECT_EQ(limited.code, 0) << limited.Describe();
+  EXPECT_LT(Lines(limited.out).size(), lines.size()) << limited.Describe();
+}
+
+// ---------------------------------------------------------------- exit codes
+
+TEST_F(RunE2E, UsageErrorsExitTwoAndRunNothing) {
+  fs::path file = Use("fanout.flow");
+  std::vector<std::vector<std::string>> cases = {
+      {"run"},
+      {"run", file.string(), "--no-such-option"},
+      {"run", file.string(), "--cpus"},
+      {"run", file.string(), "--cpus", "many"},
+      {"run", file.string(), "--memory", "lots"},
+      {"run", file.string(), "--param", "nosuchparam=1"},
+      {"run", file.string(), "--param", "n=notanint"},
+      {"run", (work_ / "does-not-exist.flow").string()},
+      {"run", file.string(), "--entry", "nosuchpipeline"},
+  };
+  for (const auto& args : cases) {
+    Result r = Flow(args);
+    EXPECT_EQ(r.code, 2) << r.Describe();
+    EXPECT_FALSE(r.err.empty()) << "a usage error says what is wrong\n" << r.Describe();
+  }
+  EXPECT_FALSE(fs::exists(work_ / "total.txt"));
+}
+
+TEST_F(RunE2E, SlurmExecutorIsRefusedWithAMessage) {
+  fs::path file = Use("fanout.flow");
+  Result r = Flow({"run", file, "--executor", "slurm"});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("slurm")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "total.txt"));
+}
+
+TEST_F(RunE2E, CompileErrorExitsTwoWithTheDiagnostic) {
+  fs::path file = Use("compile_error.flow");
+  Result r = Flow({"run", file});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("compile_error.flow:8:3: error:")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("nosuchstage")) << r.Describe();
+}
+
+TEST_F(RunE2E, MissingRequiredParamExitsTwo) {
+  fs::path file = Use("inject.flow");
+  Result r = Flow({"run", file});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, ContainsRegex("'v'|\\bv\\b")) << "the error names the param\n" << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "viaenv.txt"));
+}
+
+TEST_F(RunE2E, FailFastStartsNothingNewAfterAFailure) {
+  fs::path file = Use("failfast.flow");
+  Result r = Flow({"run", file, "--cpus", "1"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 5, .ran = 0, .cached = 0, .skipped = 0, .failed = 1, .not_run = 4});
+  // A plain name needs no shell quotes: accept (flow logs 1 'bad') and (flow logs 1 bad).
+  EXPECT_THAT(s.first_failure, ContainsRegex("^bad: exit code 1 \\(flow logs " + std::to_string(s.run) + " ('bad'|bad)\\)$"))
+      << s.line;
+  EXPECT_EQ(ReadFile(work_ / "ran.log"), "bad\n") << "fail fast: nothing starts after the failure";
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s.run), (std::map<std::string, std::string>{{"bad", "failed"},
+                                                                                {"after", "not_run"},
+                                                                                {"indep[0]", "not_run"},
+                                                                                {"indep[1]", "not_run"},
+                                                                                {"indep[2]", "not_run"}}));
+  EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(s.run)}), "failed");
+  EXPECT_THAT(store.Scalar("SELECT summary FROM runs WHERE id = ?", {std::to_string(s.run)}), Not(IsEmpty()));
+}
+
+TEST_F(RunE2E, KeepGoingRunsEverythingThatDoesNotDependOnTheFailure) {
+  fs::path file = Use("failfast.flow");
+  Result r = Flow({"run", file, "--cpus", "1", "--keep-going"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 5, .ran = 3, .cached = 0, .skipped = 0, .failed = 1, .not_run = 1});
+  EXPECT_THAT(s.first_failure, HasSubstr("bad: exit code 1")) << s.line;
+  auto lines = Lines(ReadFile(work_ / "ran.log"));
+  EXPECT_THAT(lines, UnorderedElementsAre("bad", "indep0", "indep1", "indep2"));
+  RunStore store(Db());
+  auto statuses = store.InstanceStatuses(s.run);
+  EXPECT_EQ(statuses["after"], "not_run");
+  EXPECT_EQ(statuses["indep[1]"], "succeeded");
+}
+
+TEST_F(RunE2E, ConditionThatCannotBeEvaluatedFailsTheRun) {
+  fs::path file = Use("cond_error.flow");
+  Result r = Flow({"run", file});
+  EXPECT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 3});
+  EXPECT_FALSE(fs::exists(work_ / "branch.txt")) << "a branch ran although its condition could not be evaluated";
+}
+
+TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
+  fs::path file = Use("long.flow");
+  Process first = Start({"run", file.string()});
+  ASSERT_TRUE(first.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "started.txt") || first.Exited(); }, 20))
+      << "the slow stage never started";
+  ASSERT_FALSE(first.Exited()) << first.Wait(1).Describe();
+
+  Result second = Flow({"run", file});
+  EXPECT_EQ(second.code, 2) << second.Describe();
+  EXPECT_THAT(second.err, HasSubstr("another run (run ")) << second.Describe();
+  EXPECT_THAT(second.err, HasSubstr("pid " + std::to_string(first.pid()) + ")")) << second.Describe();
+  EXPECT_THAT(second.err, HasSubstr("is using .flow/ in this folder")) << second.Describe();
+
+  // Readers never block while a run holds the folder.
+  Result status = Flow({"status"}, {}, 10);
+  EXPECT_EQ(status.code, 0) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("slow")) << status.Describe();
+
+  auto term_at = Clock::now();
+  first.Signal(SIGTERM);
+  Result r = first.Wait(20);
+  EXPECT_LT(Seconds(term_at), 5) << "sleep dies on SIGTERM at once";
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  Summary s = CheckSummary(r, "cancelled", {.instances = 1, .ran = 0, .cached = 0, .skipped = 0});
+  EXPECT_FALSE(fs::exists(work_ / "finished.txt"));
+  pid_t sh = std::stoi("0" + ReadFile(work_ / "slow.pid"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 2)) << "the cancelled command " << sh << " still runs";
+  RunStore store(Db());
+  int run = s.run > 0 ? s.run : LatestRun();
+  EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(run)}), "cancelled");
+  EXPECT_EQ(store.Scalar("SELECT status FROM instances WHERE run_id = ? AND name = 'slow'", {std::to_string(run)}),
+            "cancelled");
+  EXPECT_EQ(store.Scalar("SELECT status FROM attempts WHERE run_id = ? AND instance = 'slow'", {std::to_string(run)}),
+            "cancelled");
+}
+
+TEST_F(RunE2E, SigintCancelsTheRunAndItsCommands) {
+  fs::path file = Use("long.flow");
+  Process p = Start({"run", file.string()});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "slow.pid") || p.Exited(); }, 20)) << "the slow stage never started";
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(work_ / "slow.pid").find('\n') != std::string::npos; }, 5));
+  p.Signal(SIGINT);
+  Result r = p.Wait(20);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  EXPECT_LT(r.seconds, 10) << r.Describe();
+  CheckSummary(r, "cancelled", {.instances = 1, .ran = 0});
+  pid_t sh = std::stoi(ReadFile(work_ / "slow.pid"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 2)) << "the cancelled command " << sh << " still runs";
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT status FROM runs ORDER BY id DESC LIMIT 1"), "cancelled");
+}
+
+TEST_F(RunE2E, ResumeReusesTheParamsAndTheSucceededInstancesOfTheFailedRun) {
+  fs::path file = Use("resume_params.flow");
+  WriteFile(work_ / "fail.flag", "");
+  Result failed = Flow({"run", file, "--param", "v=hello world"});
+  ASSERT_EQ(failed.code, 1) << failed.Describe();
+  Summary s1 = CheckSummary(failed, "failed", {.instances = 2, .ran = 1, .failed = 1});
+
+  fs::remove(work_ / "fail.flag");
+  Result resumed = Flow({"run", file, "--resume"});
+  ASSERT_EQ(resumed.code, 0) << "--resume reuses the failed run's params, so v needs no --param\n" << resumed.Describe();
+  Summary s2 = CheckSummary(resumed, "succeeded", {.instances = 2, .ran = 1, .cached = 1, .failed = 0});
+  EXPECT_EQ(ReadFile(work_ / "result.txt"), "hello world\n");
+  EXPECT_EQ(ReadFile(work_ / "ran.log"), "first\n") << "first succeeded before: it is reused, not run again";
+  RunStore store(Db());
+  EXPECT_EQ(store.InstanceStatuses(s2.run),
+            (std::map<std::string, std::string>{{"first", "cached"}, {"second", "succeeded"}}));
+  EXPECT_EQ(store.Scalar("SELECT value FROM run_params WHERE run_id = ? AND name = 'v'", {std::to_string(s2.run)}),
+            "\"hello world\"");
+  EXPECT_EQ(store.Scalar("SELECT resumed_from FROM runs WHERE id = ?", {std::to_string(s2.run)}), std::to_string(s1.run));
+}
+
+TEST_F(RunE2E, RecordOutputIsCheckedAndPassedOnAsAJsonFile) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 2, .ran = 2, .skipped = 0});
+  std::string shown = ReadFile(work_ / "shown.json");
+  EXPECT_THAT(shown, AllOf(ContainsRegex("\"accuracy\" *: *1"), ContainsRegex("\"loss\" *: *0\\.5")))
+      << "a record input becomes the path of a JSON file holding it";
+}
+
+TEST_F(RunE2E, RecordOutputWithAFieldOfTheWrongTypeFails) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file, "--param", "mode=wrongtype"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 2, .failed = 1});
+  // docs/runtime.md: train[2]: output 'metrics': expected Metrics, found {...} (field 'accuracy': expected float, found string)
+  EXPECT_THAT(r.err, HasSubstr("evaluate: output 'm': expected Metrics, found {")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("(field 'accuracy': expected float, found string)")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "shown.json"));
+}
+
+TEST_F(RunE2E, RecordOutputWithAnExtraFieldFails) {
+  fs::path file = Use("record.flow");
+  Result r = Flow({"run", file, "--param", "mode=extra"});
+  ASSERT_EQ(r.code, 1) << "records must have exactly their fields\n" << r.Describe();
+  EXPECT_THAT(r.err, AllOf(HasSubstr("evaluate"), HasSubstr("'m'"), HasSubstr("f1"))) << r.Describe();
+}
+
+TEST_F(RunE2E, DirOutputIsAFolderThatDownstreamStagesRead) {
+  fs::path file = Use("dirs.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 2, .ran = 2});
+  EXPECT_EQ(ReadFile(work_ / "listing.txt"), "f.txt\ninside\n");
+}
+
+TEST_F(RunE2E, DirOutputThatIsAFileFailsAndEntryPicksThePipeline) {
+  fs::path file = Use("dirs.flow");
+  Result r = Flow({"run", file, "--entry", "wrong"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 1, .failed = 1});
+  EXPECT_THAT(s.first_failure, HasSubstr("notdir")) << s.line;
+  EXPECT_THAT(r.err, HasSubstr("'d'")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "listing.txt"));
+}
+
+TEST_F(RunE2E, DryRunPrintsThePlanAndStartsOrRecordsNothing) {
+  fs::path file = Use("fanout.flow");
+  Result dry = Flow({"run", file, "--dry-run"});
+  EXPECT_EQ(dry.code, 0) << dry.Describe();
+  EXPECT_THAT(dry.out + dry.err, AllOf(HasSubstr("sq[0]"), HasSubstr("sq[2]"), HasSubstr("total"))) << dry.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "total.txt"));
+  if (fs::exists(Db())) {
+    RunStore store(Db());
+    EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "0") << "a dry run is not recorded";
+  }
+
+  Result real = Flow({"run", file});
+  ASSERT_EQ(real.code, 0) << real.Describe();
+  fs::remove(work_ / "total.txt");
+  Result dry2 = Flow({"run", file, "--dry-run", "--param", "n=4"});
+  EXPECT_EQ(dry2.code, 0) << dry2.Describe();
+  EXPECT_THAT(dry2.out + dry2.err, AllOf(HasSubstr("sq[3]"), HasSubstr("cached"), HasSubstr("expr"))) << dry2.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "total.txt"));
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "1");
+}
+
+TEST_F(RunE2E, PlanFileRunsAndRefusesToChangeAStructuralParam) {
+  fs::path file = Use("fanout.flow");
+  fs::path plan = work_ / "fanout.plan";
+  int n = ++commands_;
+  Process c = Spawn({FLOWC_BIN, file.string(), "-o", plan.string()}, work_, {}, io_ / ("flowc" + std::to_string(n) + ".out"),
+                    io_ / ("flowc" + std::to_string(n) + ".err"));
+  Result compiled = c.Wait(60);
+  ASSERT_EQ(compiled.code, 0) << compiled.Describe();
+
+  Result r = Flow({"run", plan.string()}, io_);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 4, .ran = 4});
+  EXPECT_EQ(ReadFile(work_ / "total.txt"), "1 4 9\n") << "commands run in the source file's folder";
+  EXPECT_TRUE(fs::exists(Db())) << ".flow/ lives beside the source .flow file";
+  EXPECT_FALSE(fs::exists(io_ / ".flow"));
+
+  Result structural = Flow({"run", plan.string(), "--param", "n=4"});
+  EXPECT_EQ(structural.code, 2) << structural.Describe();
+  EXPECT_THAT(structural.err, HasSubstr("n")) << structural.Describe();
+  EXPECT_THAT(structural.err, ContainsRegex("recompil|flowc")) << "the error says a recompile is needed\n"
+                                                                << structural.Describe();
+}
+
+TEST_F(RunE2E, RunsInTheEntryFilesFolderWhateverTheCurrentFolder) {
+  fs::path file = Use("fanout.flow");
+  Result r = Flow({"run", file.string()}, io_);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  EXPECT_EQ(ReadFile(work_ / "total.txt"), "1 4 9\n");
+  EXPECT_TRUE(fs::exists(Db()));
+  EXPECT_FALSE(fs::exists(io_ / "total.txt"));
+  EXPECT_FALSE(fs::exists(io_ / ".flow"));
+}
+
+TEST_F(RunE2E, CommandsSeeFlowsEnvironment) {
+  fs::path file = Use("env.flow");
+  Result r = Flow({"run", file}, io_, 60, {"FLOW_RETRY_BACKOFF_MS=10", "CUDA_VISIBLE_DEVICES=0,1"});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 1, .ran = 1});
+  // RUN_ID | STAGE | ATTEMPT | CUDA_VISIBLE_DEVICES (empty: no GPU reserved) | env block | working folder
+  EXPECT_EQ(ReadFile(work_ / "env.txt"), std::to_string(s.run) + "|envcheck|1||hello a b|" + work_.string() + "\n");
+}
+
+TEST_F(RunE2E, UnknownProgramFailsWithExitCode127) {
+  fs::path file = Use("notfound.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 1, .failed = 1});
+  EXPECT_THAT(s.first_failure, ::testing::StartsWith("nf: ")) << s.line;
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT exit_code FROM attempts WHERE run_id = ? AND instance = 'nf'", {std::to_string(s.run)}), "127");
+  fs::path err = store.Scalar("SELECT stderr_path FROM attempts WHERE run_id = ? AND instance = 'nf'", {std::to_string(s.run)});
+  if (err.empty() || !err.is_absolute()) err = work_ / (err.empty() ? fs::path(".flow/logs/" + std::to_string(s.run) + "/nf.1.err") : err);
+  EXPECT_THAT(ReadFile(err), HasSubstr("flow: no-such-program-flow-e2e: command not found")) << err;
+}
+
+TEST_F(RunE2E, WhatACommandLeavesInItsProcessGroupIsKilled) {
+  fs::path file = Use("leftover.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  EXPECT_LT(r.seconds, 20) << "flow waited for the background sleep";
+  std::string text = ReadFile(work_ / "bg.pid");
+  ASSERT_FALSE(text.empty());
+  pid_t pid = std::stoi(text);
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, 2)) << "background process " << pid << " still runs";
+  if (!ProcessGone(pid) && ReadFile("/proc/" + std::to_string(pid) + "/cmdline").rfind("sleep", 0) == 0)
+    kill(pid, SIGKILL);  // never leave it behind, whatever happened
+}
+
+
+}  // namespace
+}  // namespace flow::e2e
