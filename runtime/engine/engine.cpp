@@ -382,7 +382,7 @@ void Engine::Fail(uint32_t id, const std::string& error) {
   it.reason = error;
   if (first_failure_.empty()) {
     first_failure_ = it.name + ": " + error;
-    first_failed_ = it.name;
+    first_failed_ = it.attempt > 0 ? it.name : "";  // `flow logs` only helps if it ran
   }
   if (progress_) {
     progress_->Line("failed", it.name, error);
