@@ -326,14 +326,19 @@ void Engine::Finish(uint32_t id, bool ok) {
   if (progress_) progress_->Count(it.kind == Kind::Node, StatusName(it.st));
   for (uint32_t d : it.dependents) {
     Item& dep = items_[d];
-    if (!ok && dep.blocked.empty()) dep.blocked = it.name + (it.st == St::Failed ? " failed" : " did not run");
+    if (!ok && dep.blocked.empty()) dep.blocked = it.name + (it.st == St::Failed       ? " failed"
+                                            : it.st == St::Done ? ": a copy did not succeed"
+                                                                : " did not run");
     if (--dep.waiting == 0) activate_.push_back(d);
   }
   if (it.copy >= 0) {
     uint32_t m = copies_[it.copy].map_item;
+    if (!ok) items_[m].copy_failed = true;
+    // The map's values exist when every copy is done; if one did not
+    // succeed, what reads them does not run ("for@16 did not succeed").
     if (--items_[m].open == 0 && items_[m].st == St::Expanded) {
       items_[m].st = St::Done;
-      Finish(m, true);
+      Finish(m, !items_[m].copy_failed);
     }
   }
 }

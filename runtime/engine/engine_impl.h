@@ -74,6 +74,7 @@ struct Item {
   int branch = -1;
   // maps: items of its copies not yet done
   int open = 0;
+  bool copy_failed = false;  // an item of one of its copies did not succeed
   std::vector<int32_t> copies;
 };
 

@@ -425,6 +425,21 @@ TEST_F(RunE2E, KeepGoingRunsEverythingThatDoesNotDependOnTheFailure) {
   EXPECT_EQ(statuses["indep[1]"], "succeeded");
 }
 
+TEST_F(RunE2E, ReaderOfAMapWithAFailedCopyDoesNotRun) {
+  fs::path file = Use("map_copy_fails.flow");
+  Result r = Flow({"run", file, "--cpus", "1", "--keep-going"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 6, .ran = 4, .cached = 0, .skipped = 0, .failed = 1, .not_run = 1});
+  EXPECT_THAT(s.first_failure, HasSubstr("work[1]: exit code 1")) << s.line;
+  RunStore store(Db());
+  auto statuses = store.InstanceStatuses(s.run);
+  EXPECT_EQ(statuses["work[0]"], "succeeded");
+  EXPECT_EQ(statuses["work[2]"], "succeeded");
+  EXPECT_EQ(statuses["other"], "succeeded");
+  EXPECT_EQ(statuses["gather"], "not_run");
+  EXPECT_EQ(store.Scalar("SELECT reason FROM instances WHERE name = 'gather'"), "for@17: a copy did not succeed");
+}
+
 TEST_F(RunE2E, ConditionThatCannotBeEvaluatedFailsTheRun) {
   fs::path file = Use("cond_error.flow");
   Result r = Flow({"run", file});
