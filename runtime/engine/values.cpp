@@ -222,13 +222,6 @@ std::string Brief(const json::Value& value) {
   return s;
 }
 
-std::string Hex64(uint64_t v) {
-  static const char* d = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = d[v & 15];
-  return s;
-}
-
 namespace {
 
 uint64_t Mix(uint64_t h, uint64_t v) { return llvm::xxHash64(llvm::StringRef(reinterpret_cast<const char*>(&v), 8)) ^ (h * 0x9E3779B97F4A7C15ull); }

@@ -11,6 +11,7 @@
 
 #include "llvm/Support/JSON.h"
 #include "plan/plan.h"
+#include "util/hex.h"
 
 namespace flow::rt {
 
@@ -36,6 +37,5 @@ std::string Brief(const llvm::json::Value& value);
 std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
                                  std::string& error);
 
-std::string Hex64(uint64_t v);
 
 }  // namespace flow::rt

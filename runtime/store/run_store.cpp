@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/run_store.h"
 
+#include "util/hex.h"
+
 #include <chrono>
 
 namespace flow::rt {
@@ -40,19 +42,6 @@ CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, instance TEXT, stage TEXT
 CREATE TABLE IF NOT EXISTS file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,
   hash TEXT);
 )sql";
-
-std::string Hex(uint64_t v) {
-  static const char* d = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = d[v & 15];
-  return s;
-}
-
-uint64_t FromHex(const std::string& s) {
-  uint64_t v = 0;
-  for (char c : s) v = v * 16 + (c >= 'a' ? c - 'a' + 10 : c - '0');
-  return v;
-}
 
 }  // namespace
 
@@ -229,7 +218,7 @@ std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
   Stmt& s = st_->find_hash;
   s.Bind(1, path);
   std::optional<FileHashRow> out;
-  if (s.Step()) out = FileHashRow{s.Int(0), s.Int(1), s.Int(2), FromHex(s.Text(3))};
+  if (s.Step()) out = FileHashRow{s.Int(0), s.Int(1), s.Int(2), FromHex64(s.Text(3))};
   s.Reset();
   if (out) file_hash_memo_[path] = *out;
   return out;
@@ -239,7 +228,7 @@ void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
   Write();
   file_hash_memo_[path] = r;
   Stmt& s = st_->put_hash;
-  s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex(r.hash));
+  s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex64(r.hash));
   s.Run();
 }
 
@@ -271,22 +260,23 @@ const char* kInstanceCols =
     "SELECT name, stage, status, reason, cache_key, priority_s, estimate_ms, resources, outputs, key_parts, "
     "ready_at, started_at, ended_at, attempts FROM instances ";
 
-InstanceRow ReadInstance(const Stmt& s) {
+// The columns of kInstanceCols, starting at column `at`.
+InstanceRow ReadInstance(const Stmt& s, int at = 0) {
   InstanceRow r;
-  r.name = s.Text(0);
-  r.stage = s.Text(1);
-  r.status = s.Text(2);
-  r.reason = s.Text(3);
-  r.cache_key = s.Text(4);
-  r.priority_s = s.Real(5);
-  r.estimate_ms = s.Int(6);
-  r.resources = s.Text(7);
-  r.outputs = s.Text(8);
-  r.key_parts = s.Text(9);
-  if (!s.IsNull(10)) r.ready_at = s.Real(10);
-  if (!s.IsNull(11)) r.started_at = s.Real(11);
-  if (!s.IsNull(12)) r.ended_at = s.Real(12);
-  r.attempts = static_cast<int>(s.Int(13));
+  r.name = s.Text(at + 0);
+  r.stage = s.Text(at + 1);
+  r.status = s.Text(at + 2);
+  r.reason = s.Text(at + 3);
+  r.cache_key = s.Text(at + 4);
+  r.priority_s = s.Real(at + 5);
+  r.estimate_ms = s.Int(at + 6);
+  r.resources = s.Text(at + 7);
+  r.outputs = s.Text(at + 8);
+  r.key_parts = s.Text(at + 9);
+  if (!s.IsNull(at + 10)) r.ready_at = s.Real(at + 10);
+  if (!s.IsNull(at + 11)) r.started_at = s.Real(at + 11);
+  if (!s.IsNull(at + 12)) r.ended_at = s.Real(at + 12);
+  r.attempts = static_cast<int>(s.Int(at + 13));
   return r;
 }
 }  // namespace
@@ -381,15 +371,7 @@ std::optional<std::pair<int64_t, InstanceRow>> RunStore::PreviousSuccess(int64_t
                   .c_str());
   s.Bind(1, run).Bind(2, name);
   if (!s.Step()) return std::nullopt;
-  // Columns shifted by one: read through a copy of the row layout.
-  InstanceRow r;
-  r.name = s.Text(1);
-  r.stage = s.Text(2);
-  r.status = s.Text(3);
-  r.reason = s.Text(4);
-  r.cache_key = s.Text(5);
-  r.key_parts = s.Text(10);
-  return std::make_pair(s.Int(0), r);
+  return std::make_pair(s.Int(0), ReadInstance(s, 1));
 }
 
 }  // namespace flow::rt
