@@ -172,6 +172,22 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
 
 }  // namespace
 
+bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name, std::string& value) {
+  const std::string& a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size()) return false;
+    value = args[++i];
+    return true;
+  }
+  if (a.rfind(name + "=", 0) == 0) {
+    value = a.substr(name.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+bool IsOption(const std::string& a, const std::string& name) { return a == name || a.rfind(name + "=", 0) == 0; }
+
 std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after) {
   std::vector<std::string> out;
   auto a = json::parse(before), b = json::parse(after);
@@ -264,17 +280,7 @@ int RunQueryCommand(const std::string& cmd, const std::vector<std::string>& args
   int attempt = 0, limit = 20;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](const std::string& name, std::string& out) {
-      if (a == name && i + 1 < args.size()) {
-        out = args[++i];
-        return true;
-      }
-      if (a.rfind(name + "=", 0) == 0) {
-        out = a.substr(name.size() + 1);
-        return true;
-      }
-      return false;
-    };
+    auto value = [&](const std::string& name, std::string& out) { return TakeValue(args, i, name, out); };
     std::string v;
     if (value("--dir", v)) {
       dir = v;

@@ -187,23 +187,6 @@ struct RunArgs {
   ProgressMode progress = ProgressMode::Auto;
 };
 
-// Takes "--opt=value" or "--opt value".
-bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name, std::string& value) {
-  const std::string& a = args[i];
-  if (a == name) {
-    if (i + 1 >= args.size()) return false;
-    value = args[++i];
-    return true;
-  }
-  if (a.rfind(name + "=", 0) == 0) {
-    value = a.substr(name.size() + 1);
-    return true;
-  }
-  return false;
-}
-
-bool IsOption(const std::string& a, const std::string& name) { return a == name || a.rfind(name + "=", 0) == 0; }
-
 int ParseRunArgs(const std::vector<std::string>& args, RunArgs& out) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -283,7 +266,6 @@ std::vector<std::pair<std::string, std::string>> ParamsOfArgs(const std::string&
   std::vector<std::string> args;
   for (const auto& v : *arr)
     if (auto s = v.getAsString()) args.push_back(s->str());
-  RunArgs prev;
   // Parse quietly: a malformed old command line gives no params.
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
