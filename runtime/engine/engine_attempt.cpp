@@ -194,16 +194,16 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   return true;
 }
 
-void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completion* c) {
-  Item& it = items_[id];
-  const plan::Instance& inst = InstanceOf(it);
-  const plan::Stage& stage = plan_.StageOf(inst);
+// The run-store row of the attempt that just ended; `c` is null when it
+// failed before its process started.
+AttemptRow Engine::AttemptOf(uint32_t id, const Completion* c, const char* status) const {
+  const Item& it = items_[id];
   AttemptRow a;
   a.instance = it.name;
-  a.stage = stage.name;
+  a.stage = plan_.StageOf(InstanceOf(it)).name;
   a.attempt = std::max(1, it.attempt);
-  a.status = c && c->kind == Completion::TimedOut ? "timed_out" : c && c->kind == Completion::Cancelled ? "cancelled" : "failed";
-  a.started_at = it.started_at > 0 ? it.started_at : WallNow();
+  a.status = status;
+  a.started_at = c ? c->started_at : it.started_at > 0 ? it.started_at : WallNow();
   a.ended_at = c ? c->ended_at : WallNow();
   if (c) {
     if (c->kind == Completion::Exited || c->kind == Completion::LaunchFailed) a.exit_code = c->exit_code;
@@ -215,8 +215,19 @@ void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completi
   }
   a.stdout_path = it.stdout_path;
   a.stderr_path = it.stderr_path;
-  a.error = error;
   a.command = it.command;
+  return a;
+}
+
+void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completion* c) {
+  Item& it = items_[id];
+  const plan::Instance& inst = InstanceOf(it);
+  const plan::Stage& stage = plan_.StageOf(inst);
+  AttemptRow a = AttemptOf(id, c,
+                           c && c->kind == Completion::TimedOut    ? "timed_out"
+                           : c && c->kind == Completion::Cancelled ? "cancelled"
+                                                                   : "failed");
+  a.error = error;
   store_.AddAttempt(run_, a);
   if (c && c->kind == Completion::Cancelled) {
     it.st = St::Cancelled;
@@ -271,22 +282,7 @@ void Engine::OnCompletion(const Completion& c) {
     // error says what is wrong with the outputs
   }
   if (!error.empty()) return AttemptFailed(id, error, &c);
-  AttemptRow a;
-  a.instance = it.name;
-  a.stage = stage.name;
-  a.attempt = it.attempt;
-  a.status = "succeeded";
-  a.exit_code = 0;
-  a.started_at = c.started_at;
-  a.ended_at = c.ended_at;
-  a.wall_s = c.usage.wall_s;
-  a.user_s = c.usage.user_s;
-  a.sys_s = c.usage.sys_s;
-  a.max_rss_bytes = c.usage.max_rss_bytes;
-  a.stdout_path = it.stdout_path;
-  a.stderr_path = it.stderr_path;
-  a.command = it.command;
-  store_.AddAttempt(run_, a);
+  store_.AddAttempt(run_, AttemptOf(id, &c, "succeeded"));
   it.st = St::Succeeded;
   it.ended_at = c.ended_at;
   if (progress_) progress_->Line("done", it.name, fmt::format("{:.2f} s", c.usage.wall_s));

@@ -17,6 +17,7 @@
 #include "exec/command.h"
 #include "llvm/Support/JSON.h"
 #include "plan/eval.h"
+#include "store/run_store.h"
 
 namespace flow::rt {
 class RunStore;
@@ -131,6 +132,7 @@ class Engine {
   void Fail(uint32_t id, const std::string& error);
   void Launch(uint32_t id, const std::vector<int>& gpus);
   void OnCompletion(const Completion& c);
+  AttemptRow AttemptOf(uint32_t id, const Completion* c, const char* status) const;
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
   void Record(uint32_t id);
