@@ -12,6 +12,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/xxhash.h"
 #include "store/run_store.h"
+#include "util/units.h"
 
 namespace flow::rt {
 
@@ -34,28 +35,9 @@ const char* KindName(const json::Value& v) {
 
 // "30m", "1.5h", "200ms" -> milliseconds; "4GB" -> bytes.
 std::optional<int64_t> ParseUnits(const std::string& s, bool duration) {
-  size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  if (i == 0 || i == s.size()) return std::nullopt;
-  double v;
-  try {
-    v = std::stod(s.substr(0, i));
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string u = s.substr(i);
-  static const std::pair<const char*, double> kDur[] = {{"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}, {"d", 8.64e7}};
-  static const std::pair<const char*, double> kSize[] = {  // SPEC 1.1: each unit 1024 times the one before
-      {"B", 1},        {"KB", 1024.},    {"MB", 1048576.},    {"GB", 1073741824.},    {"TB", 1099511627776.},
-      {"KiB", 1024.},  {"MiB", 1048576.}, {"GiB", 1073741824.}, {"TiB", 1099511627776.}};
-  if (duration) {
-    for (const auto& [name, m] : kDur)
-      if (u == name) return static_cast<int64_t>(std::llround(v * m));
-  } else {
-    for (const auto& [name, m] : kSize)
-      if (u == name) return static_cast<int64_t>(std::llround(v * m));
-  }
-  return std::nullopt;
+  auto v = duration ? ParseWithUnit(s, kDurationUnits) : ParseWithUnit(s, kSizeUnits);
+  if (!v) return std::nullopt;
+  return static_cast<int64_t>(std::llround(*v));
 }
 
 bool Check(const plan::Plan& plan, const Type& type, json::Value& value, std::string& error, std::string where) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "fmt/format.h"
+#include "util/units.h"
 
 namespace flow::rt {
 
@@ -168,28 +169,23 @@ void Scheduler::Drop(uint32_t id) {
 }
 
 std::optional<double> ParseSize(const std::string& text) {
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  std::string number = text.substr(0, i);
-  if (std::count(number.begin(), number.end(), '.') > 1 || number == ".") return std::nullopt;
-  double v;
-  try {
-    size_t used = 0;
-    v = std::stod(number, &used);
-    if (used != number.size()) return std::nullopt;
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = text.substr(i);
-  // SPEC 1.1: each unit is 1024 times the one before.
-  static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},          {"B", 1},          {"KB", 1024.},      {"MB", 1048576.},      {"GB", 1073741824.},
-      {"TB", 1099511627776.}, {"KiB", 1024.}, {"MiB", 1048576.}, {"GiB", 1073741824.}, {"TiB", 1099511627776.},
-      {"K", 1024.},     {"M", 1048576.},   {"G", 1073741824.}, {"T", 1099511627776.}};
-  for (const auto& [u, m] : kUnits)
-    if (unit == u) return v * m;
-  return std::nullopt;
+  // The language's size units, plus plain bytes and the K/M/G/T shorthands
+  // that command lines use (--memory 16G).
+  static constexpr UnitTable kUnits[] = {{"", 1},
+                                         {"B", 1},
+                                         {"KB", 1024.},
+                                         {"MB", 1048576.},
+                                         {"GB", 1073741824.},
+                                         {"TB", 1099511627776.},
+                                         {"KiB", 1024.},
+                                         {"MiB", 1048576.},
+                                         {"GiB", 1073741824.},
+                                         {"TiB", 1099511627776.},
+                                         {"K", 1024.},
+                                         {"M", 1048576.},
+                                         {"G", 1073741824.},
+                                         {"T", 1099511627776.}};
+  return ParseWithUnit(text, kUnits);
 }
 
 std::string FormatBytes(double b) {

@@ -128,6 +128,7 @@ TEST_F(CheckValueTest, DurationNormalizesToMilliseconds) {
   EXPECT_THAT(Check(T(Type::Duration), "\"30\""), HasSubstr("error: expected duration, found string"));
   EXPECT_THAT(Check(T(Type::Duration), "\"30x\""), HasSubstr("error: expected duration"));
   EXPECT_THAT(Check(T(Type::Duration), "\"4GB\""), HasSubstr("error: expected duration"));
+  EXPECT_THAT(Check(T(Type::Duration), "\"1..5h\""), HasSubstr("error: expected duration"));
   EXPECT_THAT(Check(T(Type::Duration), "-5"), HasSubstr("error: expected duration, found int"));
   EXPECT_THAT(Check(T(Type::Duration), "true"), HasSubstr("error: expected duration, found bool"));
 }
@@ -141,6 +142,8 @@ TEST_F(CheckValueTest, SizeNormalizesToBytes) {
   EXPECT_EQ(Check(T(Type::Size), "\"10B\""), "10");
   EXPECT_THAT(Check(T(Type::Size), "\"30m\""), HasSubstr("error: expected size, found string"));
   EXPECT_THAT(Check(T(Type::Size), "\"GB\""), HasSubstr("error: expected size"));
+  // A malformed number is refused, not read up to its second dot.
+  EXPECT_THAT(Check(T(Type::Size), "\"1.2.3GB\""), HasSubstr("error: expected size"));
   EXPECT_THAT(Check(T(Type::Size), "-1"), HasSubstr("error: expected size, found int"));
 }
 
