@@ -343,6 +343,16 @@ void Engine::Finish(uint32_t id, bool ok) {
   }
 }
 
+// Activates, in order, everything whose last dependency has finished
+// (activating one may make others ready: they join the queue).
+void Engine::DrainActivations() {
+  while (!activate_.empty()) {
+    uint32_t id = activate_.front();
+    activate_.pop_front();
+    Activate(id);
+  }
+}
+
 void Engine::Activate(uint32_t id) {
   Item& it = items_[id];
   if (it.done) return;
@@ -623,11 +633,7 @@ RunSummary Engine::Run() {
   int interrupts = InterruptCount();
   bool drained_queue = false;
   for (;;) {
-    while (!activate_.empty()) {
-      uint32_t id = activate_.front();
-      activate_.pop_front();
-      Activate(id);
-    }
+    DrainActivations();
     if (InterruptCount() != interrupts && !cancelled_) {
       cancelled_ = true;
       stopping_ = true;
@@ -661,11 +667,7 @@ RunSummary Engine::Run() {
           Finish(id, false);
         }
       }
-      while (!activate_.empty()) {
-        uint32_t id = activate_.front();
-        activate_.pop_front();
-        Activate(id);
-      }
+      DrainActivations();
     } else {
       for (const auto& s : sched_.Pick(Now())) Launch(s.task, s.gpu_ids);
     }

@@ -125,6 +125,7 @@ class Engine {
 
   // ---- state changes
   void Finish(uint32_t id, bool ok);
+  void DrainActivations();
   void Activate(uint32_t id);
   void ActivateNode(uint32_t id);
   void ActivateGate(uint32_t id);
