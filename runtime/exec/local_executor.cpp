@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +17,9 @@
 
 namespace flow::rt {
 
-LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), signal_fd_(InstallSignalPipe()) {}
+LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), signal_fd_(InstallSignalPipe()) {
+  EnsureStandardFds();
+}
 
 LocalExecutor::~LocalExecutor() { KillAll(); }
 
@@ -41,13 +43,47 @@ void AppendToFile(const std::string& path, const std::string& text) {
 }
 }  // namespace
 
+namespace {
+// A launch failure as a shell would word it: 127 when the program is not
+// there, 126 when it cannot be run.
+void DescribeLaunchError(int err, const std::string& program, Completion& c) {
+  if (err == ENOENT) {
+    c.exit_code = 127;
+    c.error = program + ": command not found";
+  } else if (err == EACCES) {
+    c.exit_code = 126;
+    c.error = program + ": permission denied";
+  } else {
+    c.exit_code = 126;
+    c.error = "cannot start " + program + ": " + std::strerror(err);
+  }
+}
+}  // namespace
+
+std::string LocalExecutor::Resolve(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  // PATH is searched once per program name, not once per job.
+  auto found = resolved_.find(program);
+  if (found != resolved_.end()) return found->second;
+  std::string hit;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t b = 0; b <= dirs.size();) {
+    size_t e = dirs.find(':', b);
+    if (e == std::string::npos) e = dirs.size();
+    std::string cand = (e == b ? std::string(".") : dirs.substr(b, e - b)) + "/" + program;
+    struct stat st;
+    if (access(cand.c_str(), X_OK) == 0 && stat(cand.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      hit = cand;
+      break;
+    }
+    b = e + 1;
+  }
+  return resolved_.emplace(program, hit).first->second;
+}
+
 std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec) {
   if (spec.argv.empty()) return std::string("empty command");
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return std::string("cannot create a pipe: ") + std::strerror(errno);
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -55,57 +91,19 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     close(out_pipe[1]);
     return std::string("cannot create a pipe: ") + std::strerror(errno);
   }
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-  // Its own process group (so a timeout or Ctrl-C reaches everything it
-  // started), default signal handling and an empty signal mask.
-  sigset_t empty, defaults;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> argv, envp;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  SpawnRequest req;
+  req.path = Resolve(spec.argv[0]);
+  req.argv = spec.argv;
+  req.env = spec.env;
+  req.cwd = spec.cwd;
+  req.stdout_fd = out_pipe[1];
+  req.stderr_fd = err_pipe[1];
 
   auto start = Clock::now();
   double started_at = WallNow();
-  pid_t pid = 0;
-  // PATH is searched once per program name, not once per job.
-  const std::string& program = spec.argv[0];
-  int rc;
-  if (program.find('/') == std::string::npos) {
-    auto found = resolved_.find(program);
-    if (found == resolved_.end()) {
-      std::string hit;
-      const char* path = std::getenv("PATH");
-      std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-      for (size_t b = 0; b <= dirs.size();) {
-        size_t e = dirs.find(':', b);
-        if (e == std::string::npos) e = dirs.size();
-        std::string cand = (e == b ? std::string(".") : dirs.substr(b, e - b)) + "/" + program;
-        if (access(cand.c_str(), X_OK) == 0) {
-          hit = cand;
-          break;
-        }
-        b = e + 1;
-      }
-      found = resolved_.emplace(program, hit).first;
-    }
-    rc = found->second.empty() ? posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data())
-                               : posix_spawn(&pid, found->second.c_str(), &fa, &attr, argv.data(), envp.data());
-  } else {
-    rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-  }
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  Spawned proc;
+  int rc = Spawn(req, proc);
+  pid_t pid = proc.pid();
   close(out_pipe[1]);
   close(err_pipe[1]);
   uint64_t id = next_id_++;
@@ -118,21 +116,18 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     c.job = id;
     c.kind = Completion::LaunchFailed;
     c.started_at = c.ended_at = started_at;
-    if (rc == ENOENT) {
-      c.exit_code = 127;
-      c.error = spec.argv[0] + ": command not found";
-    } else if (rc == EACCES) {
-      c.exit_code = 126;
-      c.error = spec.argv[0] + ": permission denied";
-    } else {
-      c.exit_code = 126;
-      c.error = "cannot start " + spec.argv[0] + ": " + std::strerror(rc);
-    }
+    DescribeLaunchError(rc, spec.argv[0], c);
     AppendToFile(spec.stderr_path, "flow: " + c.error + "\n");
     ready_.push_back(std::move(c));
     return id;
   }
-  Job job{id, pid, start, started_at, std::nullopt, std::nullopt, false, false, {}, {}};
+  Job job;
+  job.id = id;
+  job.pid = pid;
+  job.start = start;
+  job.started_at = started_at;
+  job.proc = std::move(proc);
+  job.program = spec.argv[0];
   job.out = {out_pipe[0], -1, spec.stdout_path};
   job.err = {err_pipe[0], -1, spec.stderr_path};
   fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
@@ -224,6 +219,13 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     }
     if (job.timed_out) c.kind = Completion::TimedOut;
     if (job.cancelled) c.kind = Completion::Cancelled;
+    // The child could not exec its program (or enter its folder): it said
+    // why in the block it shares with flow, and exited with 127.
+    if (int err = job.proc.LaunchError(); err != 0 && c.kind == Completion::Exited && c.exit_code == 127) {
+      c.kind = Completion::LaunchFailed;
+      DescribeLaunchError(err, job.program, c);
+      AppendToFile(job.err.path, "flow: " + c.error + "\n");
+    }
     pid_of_.erase(job.id);
     jobs_.erase(it);
     out.push_back(std::move(c));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runs each job as its own process group on this machine (posix_spawn),
+// Runs each job as its own process group on this machine (exec/spawn.h),
 // with stdout and stderr in files, and measures it with wait4.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "exec/executor.h"
+#include "exec/spawn.h"
 
 namespace flow::rt {
 
@@ -38,6 +39,8 @@ class LocalExecutor : public Executor {
     std::optional<Clock::time_point> deadline;  // timeout
     std::optional<Clock::time_point> kill_at;   // SIGKILL after SIGTERM
     bool timed_out = false, cancelled = false;
+    Spawned proc;  // kept until reaped: the child may still read it
+    std::string program;
     // stdout and stderr come through pipes and go to their log files, which
     // are created when the first byte arrives (a silent command creates no
     // file: on ext4 each new inode costs as much as starting the process).
@@ -51,6 +54,7 @@ class LocalExecutor : public Executor {
   void CloseStreams(Job& job);
   void Reap(std::vector<Completion>& out);
   void Timers(Clock::time_point now);
+  std::string Resolve(const std::string& program);  // "" when not found in PATH
 
   int64_t grace_ms_;
   int signal_fd_;
@@ -58,8 +62,8 @@ class LocalExecutor : public Executor {
   std::unordered_map<pid_t, Job> jobs_;
   std::unordered_map<int, std::pair<pid_t, bool>> pipe_owner_;  // pipe fd -> (job pid, is stderr)
   std::unordered_map<uint64_t, pid_t> pid_of_;
-  std::deque<Completion> ready_;
-  std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH ("" not found)  // launch failures, reported by the next Poll
+  std::deque<Completion> ready_;  // launch failures, reported by the next Poll
+  std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH ("" not found)
 };
 
 }  // namespace flow::rt
