@@ -154,13 +154,17 @@ class FolderLock {
   int fd_ = -1;
 };
 
-// The folders of attempts that never committed (a failed attempt, or one
-// whose `flow run` was killed) are removed when the next run starts: it holds
-// the lock, so no attempt is in progress. Committed outputs are untouched.
-void RemoveAttemptFolders(const std::string& out_dir) {
+// What attempts that never committed left (a failed attempt, or one whose
+// `flow run` was killed) is removed when the next run starts: it holds the
+// lock, so no attempt is in progress. That is all of .flow/tmp (the folders
+// attempts write their outputs in), and in .flow/out the `.old-` names of a
+// commit that was cut short and the `.tmp-` names earlier versions of flow
+// wrote there. Committed outputs are untouched.
+void RemoveAttemptFolders(const std::string& flow_dir) {
+  llvm::sys::fs::remove_directories(flow_dir + "/tmp");
   std::error_code ec;
   std::vector<std::string> stale;
-  for (llvm::sys::fs::directory_iterator inst(out_dir, ec), end; !ec && inst != end; inst.increment(ec)) {
+  for (llvm::sys::fs::directory_iterator inst(flow_dir + "/out", ec), end; !ec && inst != end; inst.increment(ec)) {
     std::error_code ec2;
     for (llvm::sys::fs::directory_iterator d(inst->path(), ec2); !ec2 && d != end; d.increment(ec2)) {
       llvm::StringRef name = llvm::sys::path::filename(d->path());
@@ -378,7 +382,7 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   if (!ra.dry_run) {
     int n = store->MarkInterrupted();
     if (n > 0) std::fprintf(stderr, "flow: %d earlier run%s in this folder ended without finishing (marked interrupted)\n", n, n == 1 ? "" : "s");
-    RemoveAttemptFolders(flow_dir + "/out");
+    RemoveAttemptFolders(flow_dir);
   }
 
   std::optional<int64_t> resumed_from;

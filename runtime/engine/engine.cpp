@@ -458,7 +458,7 @@ void Engine::ActivateNode(uint32_t id) {
   if (opt_.dry_run) {
     it.st = St::WouldRun;
     std::string err;
-    auto pieces = Pieces(id, stage.command, ".tmp", true, err);
+    auto pieces = Pieces(id, stage.command, it.dir, true, err);  // shows the final output paths
     it.reason = err.empty() ? BuildCommand(pieces).text : err;
     if (progress_) progress_->Line("run", it.name, it.reason);
     return Finish(id, true);

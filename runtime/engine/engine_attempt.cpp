@@ -30,7 +30,6 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   ++it.attempt;
   it.gpus = gpus;
   std::string error;
-  it.tmp_suffix = fmt::format(".tmp-{}-{}", run_, it.attempt);
   std::string logs = fmt::format(".flow/logs/{}", run_);
   if (!made_dirs_) {
     if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
@@ -44,9 +43,10 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
       return AttemptFailed(id, "cannot create " + folder + ": " + std::strerror(errno), nullptr);
     }
   }
+  if (!TakeTmpSlot(id, error)) return AttemptFailed(id, error, nullptr);
   it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
   it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
-  auto pieces = Pieces(id, stage.command, it.tmp_suffix, true, error);
+  auto pieces = Pieces(id, stage.command, it.tmp, true, error);
   if (!error.empty()) return AttemptFailed(id, "command: " + error, nullptr);
   CommandLine cmd = BuildCommand(pieces);
   it.command = cmd.text;
@@ -73,7 +73,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   std::map<std::string, std::string>& use = stage.env.empty() ? base_env_ : env;
   if (!stage.env.empty()) env = base_env_;
   for (const auto& var : stage.env) {
-    auto ps = Pieces(id, var.value, it.tmp_suffix, false, error);
+    auto ps = Pieces(id, var.value, it.tmp, false, error);
     if (!error.empty()) return AttemptFailed(id, "env " + var.name + ": " + error, nullptr);
     std::string text;
     for (const auto& p : ps) {
@@ -106,12 +106,41 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   if (progress_) progress_->Started(it.name, it.attempt);
 }
 
+bool Engine::TakeTmpSlot(uint32_t id, std::string& error) {
+  Item& it = items_[id];
+  if (it.tmp_slot < 0) {
+    if (!free_tmp_slots_.empty()) {
+      it.tmp_slot = free_tmp_slots_.back();
+      free_tmp_slots_.pop_back();
+    } else {
+      std::string folder = Abs(fmt::format(".flow/tmp/{}", tmp_slots_made_));
+      if (tmp_slots_made_ == 0 && !MakeDirs(Abs(".flow/tmp"), error)) return false;
+      if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
+        error = "cannot create " + folder + ": " + std::strerror(errno);
+        return false;
+      }
+      it.tmp_slot = tmp_slots_made_++;
+    }
+  }
+  it.tmp = fmt::format(".flow/tmp/{}/{}", it.tmp_slot, it.dir.substr(it.dir.rfind('/') + 1));
+  return true;
+}
+
+// After an attempt: its slot is free again when its outputs were committed
+// (they were moved out); after a failure it keeps what the command left.
+void Engine::ReleaseTmpSlot(uint32_t id, bool reuse) {
+  Item& it = items_[id];
+  if (it.tmp_slot < 0) return;
+  if (reuse) free_tmp_slots_.push_back(it.tmp_slot);
+  it.tmp_slot = -1;
+}
+
 bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   json::Object outputs;
   for (const auto& f : stage.outputs) {
-    std::string tmp = it.dir + "." + f.name + it.tmp_suffix;
+    std::string tmp = it.tmp + "." + f.name;
     std::string final_path = it.dir + "." + f.name;
     struct stat st;
     bool exists = stat(Abs(tmp).c_str(), &st) == 0;
@@ -161,7 +190,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   // is moved away first). Only then is the result recorded, so a final name
   // never holds half an output.
   for (const auto& f : stage.outputs) {
-    std::string tmp = Abs(it.dir + "." + f.name + it.tmp_suffix);
+    std::string tmp = Abs(it.tmp + "." + f.name);
     std::string final_abs = Abs(it.dir + "." + f.name);
     if (::rename(tmp.c_str(), final_abs.c_str()) == 0) continue;
     if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) {
@@ -221,6 +250,7 @@ AttemptRow Engine::AttemptOf(uint32_t id, const Completion* c, const char* statu
 
 void Engine::AttemptFailed(uint32_t id, const std::string& error, const Completion* c) {
   Item& it = items_[id];
+  ReleaseTmpSlot(id, false);
   const plan::Instance& inst = InstanceOf(it);
   const plan::Stage& stage = plan_.StageOf(inst);
   AttemptRow a = AttemptOf(id, c,
@@ -281,6 +311,7 @@ void Engine::OnCompletion(const Completion& c) {
   if (error.empty() && !CommitOutputs(id, error)) {
     // error says what is wrong with the outputs
   }
+  ReleaseTmpSlot(id, error.empty());
   if (!error.empty()) return AttemptFailed(id, error, &c);
   store_.AddAttempt(run_, AttemptOf(id, &c, "succeeded"));
   it.st = St::Succeeded;

@@ -21,8 +21,7 @@
 
 namespace flow::rt::engine_detail {
 
-plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix,
-                             const std::string* out_suffix) {
+plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix) {
   plan::EvalEnv env;
   env.param = [this](const std::string& name) -> std::optional<json::Value> {
     for (const auto& p : plan_.params)
@@ -63,9 +62,9 @@ plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std
       if (const json::Value* v = inputs->get(name)) return *v;
       return std::nullopt;
     };
-  if (out_prefix && out_suffix)
-    env.out_path = [out_prefix, out_suffix](const std::string& name) -> std::optional<json::Value> {
-      return *out_prefix + "." + name + *out_suffix;
+  if (out_prefix)
+    env.out_path = [out_prefix](const std::string& name) -> std::optional<json::Value> {
+      return *out_prefix + "." + name;
     };
   return env;
 }
@@ -168,10 +167,10 @@ std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& er
 // The words of each piece of a template. `command`: quoted words for the
 // command line; otherwise (env values) one text.
 std::vector<CommandPiece> Engine::Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                         const std::string& out_suffix, bool command, std::string& error) {
+                                         const std::string& out_prefix, bool command, std::string& error) {
   Item& it = items_[id];
   std::vector<CommandPiece> pieces;
-  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &it.dir, &out_suffix);
+  plan::EvalEnv env = EnvFor(it.copy, &it.inputs, &out_prefix);
   for (const auto& part : parts) {
     if (!part.expr.valid()) {
       pieces.push_back(CommandPiece::Text(part.text));

@@ -69,7 +69,10 @@ struct Item {
   int attempt = 0;
   uint64_t job = 0;
   double ready_at = 0, started_at = 0, ended_at = 0, retry_at = 0;
-  std::string tmp_suffix, command, stdout_path, stderr_path;  // outputs are written to DIR.OUTPUT + tmp_suffix
+  // An attempt writes each output to TMP.OUTPUT, TMP = .flow/tmp/SLOT/NAME
+  // (NAME: the last part of dir), and a success renames it to DIR.OUTPUT.
+  std::string tmp, command, stdout_path, stderr_path;
+  int tmp_slot = -1;
   std::vector<int> gpus;
   // gates: the branch taken, -1 none, -2 unknown (dry run)
   int branch = -1;
@@ -136,6 +139,8 @@ class Engine {
   AttemptRow AttemptOf(uint32_t id, const Completion* c, const char* status) const;
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
+  bool TakeTmpSlot(uint32_t id, std::string& error);
+  void ReleaseTmpSlot(uint32_t id, bool reuse);
   void Record(uint32_t id);
   void FlushRecords();
   void WriteRecord(uint32_t id);
@@ -143,12 +148,11 @@ class Engine {
   void CancelAll();
 
   // ---- evaluation
-  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_prefix = nullptr,
-                       const std::string* out_suffix = nullptr);
+  plan::EvalEnv EnvFor(int32_t copy, const json::Object* inputs = nullptr, const std::string* out_prefix = nullptr);
   bool ComputeKey(uint32_t id, std::string& error);
   std::optional<std::string> TryCache(uint32_t id);
   std::vector<CommandPiece> Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
-                                   const std::string& out_suffix, bool command, std::string& error);
+                                   const std::string& out_prefix, bool command, std::string& error);
   std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
 
   std::string Abs(const std::string& rel) const {
@@ -177,6 +181,13 @@ class Engine {
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists
+  // Folders for the outputs of running attempts (.flow/tmp/SLOT), one per
+  // attempt at a time: a command creating its outputs there never holds the
+  // lock of the folder flow renames into (the stage's), nor the folder
+  // another command creates in. Reused after a success; the folder of a
+  // failed attempt is kept for inspection until the next run starts.
+  std::vector<int> free_tmp_slots_;
+  int tmp_slots_made_ = 0;
   std::string first_failure_, first_failed_;
   size_t value_files_ = 0;
 };
