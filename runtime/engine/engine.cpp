@@ -114,6 +114,20 @@ std::string ToText(const json::Value& v) {
   return os.str();
 }
 
+std::string ToText(const json::Object& o) {
+  std::vector<const json::Object::value_type*> items;
+  items.reserve(o.size());
+  for (const auto& kv : o) items.push_back(&kv);
+  std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  json::OStream j(os);
+  j.objectBegin();
+  for (const auto* kv : items) j.attribute(kv->first, kv->second);
+  j.objectEnd();
+  return os.str();
+}
+
 void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth) {
   const ExprNode& n = plan.Get(id);
   out += plan::Spelling(n.op);
@@ -303,7 +317,7 @@ void Engine::WriteRecord(uint32_t id) {
     }
   }
   if (it.gpus.empty()) row.resources = cached->second;
-  row.outputs = ToText(json::Value(json::Object(it.outputs)));
+  row.outputs = ToText(it.outputs);
   row.key_parts = it.key_parts;
   if (it.ready_at > 0) row.ready_at = it.ready_at;
   if (it.started_at > 0) row.started_at = it.started_at;
@@ -566,6 +580,28 @@ void Engine::CancelAll() {
   retries_.clear();
 }
 
+// Starts queued work before the bookkeeping of the jobs in done[from..]
+// (output checks, commit, records, what they unblock), so a cpu does not
+// wait on flow's records, but only what none of their successors could
+// outrank: a successor's priority is at most the finished instance's minus
+// its own estimate. Only after clean exits: after a failure, fail-fast
+// starts nothing new.
+void Engine::StartEarly(const std::vector<Completion>& done, size_t from) {
+  if (stopping_ || from >= done.size()) return;
+  double successors_at_most = -1e300;
+  for (size_t i = from; i < done.size(); ++i) {
+    const Completion& c = done[i];
+    auto f = by_job_.find(c.job);
+    if (f == by_job_.end()) continue;
+    if (c.kind != Completion::Exited || c.exit_code != 0) return;
+    const plan::Instance& inst = InstanceOf(items_[f->second]);
+    successors_at_most = std::max(successors_at_most, inst.priority_s - inst.estimate_ms / 1000.0);
+  }
+  for (size_t i = from; i < done.size(); ++i)
+    if (auto f = by_job_.find(done[i].job); f != by_job_.end()) sched_.Finished(f->second);
+  for (const auto& st : sched_.PickAtLeast(Now(), successors_at_most)) Launch(st.task, st.gpu_ids);
+}
+
 RunSummary Engine::Run() {
   RunSummary sum;
   auto t0 = Clock::now();
@@ -684,29 +720,18 @@ RunSummary Engine::Run() {
         wait = std::min(wait, left);
     }
     auto done = exec_.Poll(wait);
-    // Start queued work before the bookkeeping of the finished jobs (output
-    // checks, commit, records, what they unblock), so a cpu does not wait
-    // on flow's records, but only what none of their successors could
-    // outrank: a successor's priority is at most the finished instance's
-    // minus its own estimate. Only after clean exits: after a failure,
-    // fail-fast starts nothing new.
-    if (!stopping_ && !done.empty()) {
-      bool all_ok = true;
-      double successors_at_most = -1e300;
-      for (const auto& c : done) {
-        auto f = by_job_.find(c.job);
-        if (f == by_job_.end()) continue;
-        all_ok = all_ok && c.kind == Completion::Exited && c.exit_code == 0;
-        const plan::Instance& inst = InstanceOf(items_[f->second]);
-        successors_at_most = std::max(successors_at_most, inst.priority_s - inst.estimate_ms / 1000.0);
-      }
-      if (all_ok) {
-        for (const auto& c : done)
-          if (auto f = by_job_.find(c.job); f != by_job_.end()) sched_.Finished(f->second);
-        for (const auto& st : sched_.PickAtLeast(Now(), successors_at_most)) Launch(st.task, st.gpu_ids);
-      }
+    StartEarly(done, 0);
+    for (size_t i = 0; i < done.size(); ++i) {
+      OnCompletion(done[i]);
+      // A job that ended during this bookkeeping gets its successor on the
+      // cpu now, not after the rest of it.
+      if (stopping_ || opt_.dry_run) continue;
+      auto more = exec_.Poll(0);
+      if (more.empty()) continue;
+      size_t from = done.size();
+      for (auto& c : more) done.push_back(std::move(c));
+      StartEarly(done, from);
     }
-    for (const auto& c : done) OnCompletion(c);
     if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }

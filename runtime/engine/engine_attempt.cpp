@@ -216,7 +216,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     row.stage = stage.name;
     row.run_id = run_;
     row.out_dir = it.dir;
-    row.outputs = ToText(json::Value(json::Object(it.outputs)));
+    row.outputs = ToText(it.outputs);
     row.key_parts = it.key_parts;
     store_.PutCache(row);
   }

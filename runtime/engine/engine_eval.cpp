@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "engine/engine_impl.h"
 #include "engine/values.h"
@@ -83,36 +84,53 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     for (const auto& f : stage.outputs) s += "out " + f.name + ":" + f.type.Spell() + "\n";
     def = stage_def_.emplace(inst.stage, Hex64(llvm::xxHash64(s))).first;
   }
-  json::Object parts;
-  parts["stage"] = stage.name;
-  parts["definition"] = def->second;
-  parts["command"] = TemplateText(plan_, stage.command, false);
-  json::Object inputs, files;
+  // The parts, as the text of a JSON object with sorted keys: command,
+  // definition, files (path -> content hash), inputs, run (uncached stages
+  // only), stage.
+  std::vector<std::pair<llvm::StringRef, const json::Value*>> inputs;
+  std::map<std::string, std::string> files;
   for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
     const plan::Field& f = stage.inputs[i];
     const json::Value* v = it.inputs.get(f.name);
     if (!v) continue;
-    inputs[f.name] = *v;
+    inputs.emplace_back(f.name, v);
     bool bad = false;
     ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
-      if (bad || files.get(path)) return;
+      if (bad || files.count(path)) return;
       auto h = HashPath(&store_, opt_.project_dir, path, error);
       if (!h) {
         error = fmt::format("input '{}': {}", f.name, error);
         bad = true;
         return;
       }
-      files[path] = Hex64(*h);
+      files.emplace(path, Hex64(*h));
     });
     if (bad) return false;
   }
-  parts["inputs"] = std::move(inputs);
-  parts["files"] = std::move(files);
-  if (!stage.cache) parts["run"] = run_;
+  std::sort(inputs.begin(), inputs.end());
+  inputs.erase(std::unique(inputs.begin(), inputs.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first; }),
+               inputs.end());
+  std::string text;
+  {
+    llvm::raw_string_ostream os(text);
+    json::OStream j(os);
+    j.objectBegin();
+    j.attribute("command", TemplateText(plan_, stage.command, false));
+    j.attribute("definition", def->second);
+    j.attributeObject("files", [&] {
+      for (const auto& [path, hash] : files) j.attribute(path, hash);
+    });
+    j.attributeObject("inputs", [&] {
+      for (const auto& [name, v] : inputs) j.attribute(name, *v);
+    });
+    if (!stage.cache) j.attribute("run", run_);
+    j.attribute("stage", stage.name);
+    j.objectEnd();
+  }
   // Paths of earlier outputs name their key folder; the key uses their
   // content (in "files") and the instance and output they come from, not the
   // folder, so an upstream rerun that gives the same content reuses this.
-  std::string text = ToText(json::Value(std::move(parts)));
   std::string norm = NormalizeOutputPaths(text);
   it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
   it.key_parts = norm;

@@ -92,6 +92,8 @@ const char* StatusName(St s);
 std::string SafeName(const std::string& name);
 bool MakeDirs(const std::string& path, std::string& error);
 std::string ToText(const json::Value& v);
+// The same text as ToText(json::Value(o)) (keys sorted), without a copy of o.
+std::string ToText(const json::Object& o);
 /// A canonical text of an expression, for the stage-definition part of cache keys.
 void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth = 0);
 std::string TemplateText(const plan::Plan& plan, const std::vector<plan::TemplatePart>& parts, bool canonical);
@@ -136,6 +138,7 @@ class Engine {
   void Fail(uint32_t id, const std::string& error);
   void Launch(uint32_t id, const std::vector<int>& gpus);
   void OnCompletion(const Completion& c);
+  void StartEarly(const std::vector<Completion>& done, size_t from);
   AttemptRow AttemptOf(uint32_t id, const Completion* c, const char* status) const;
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
