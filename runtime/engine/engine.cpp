@@ -666,6 +666,7 @@ RunSummary Engine::Run() {
     store_.Commit();
   };
   store_.SetGrouping(!opt_.dry_run);
+  store_.SetBackground(!opt_.dry_run);
   int interrupts = InterruptCount();
   bool drained_queue = false;
   for (;;) {
@@ -736,6 +737,7 @@ RunSummary Engine::Run() {
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
   commit();
+  store_.SetBackground(false);  // waits until the writer committed everything
 
   // Whatever never became ready did not run.
   if (!opt_.dry_run) store_.Begin();

@@ -66,11 +66,90 @@ struct RunStore::Statements {
   Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash;
 };
 
-RunStore::RunStore(const std::string& path, bool create) : db_(path, create) {}
+RunStore::RunStore(const std::string& path, bool create) : db_(path, create), path_(path) {}
 
 RunStore::~RunStore() {
+  SetBackground(false);
   if (in_tx_) Commit();
   st_.reset();
+}
+
+namespace {
+double SteadyNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void RunStore::SetBackground(bool on) {
+  if (on == background_) return;
+  if (on) {
+    if (in_tx_) Commit();
+    std::string error;
+    auto writer = Open(path_, false, error);
+    if (!writer) {
+      db_.SetError(error);
+      return;  // stays in the foreground: slower, still correct
+    }
+    {
+      Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM cache)");
+      cache_was_empty_ = s.Step() && s.Int(0) == 0;
+    }
+    writer_ = std::move(writer);
+    stop_ = false;
+    background_ = true;
+    writer_thread_ = std::thread([this] { WriterLoop(); });
+    return;
+  }
+  Commit();  // hands over what is queued
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  writer_thread_.join();
+  background_ = false;
+  writer_.reset();
+  cache_overlay_.clear();
+  if (!writer_error_.empty()) db_.SetError(writer_error_);
+}
+
+void RunStore::Queue(Op op) {
+  if (queued_.empty()) queued_since_ = SteadyNow();
+  queued_.push_back(std::move(op));
+}
+
+void RunStore::WriterLoop() {
+  for (;;) {
+    std::vector<Op> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !batches_.empty() || stop_; });
+      if (batches_.empty()) return;  // stopping, and everything is written
+      batch = std::move(batches_.front());
+      batches_.pop_front();
+    }
+    RunStore& w = *writer_;
+    w.Begin();
+    for (auto& op : batch) {
+      if (auto* i = std::get_if<InstanceOp>(&op))
+        w.PutInstance(i->run, i->row);
+      else if (auto* a = std::get_if<AttemptOp>(&op))
+        w.AddAttempt(a->run, a->row);
+      else if (auto* e = std::get_if<EventOp>(&op))
+        w.InsertEvent(e->run, e->t, e->instance, e->event, e->detail);
+      else if (auto* c = std::get_if<CacheRow>(&op))
+        w.PutCache(*c);
+      else if (auto* d = std::get_if<DropOp>(&op))
+        w.DropCache(d->key);
+      else if (auto* h = std::get_if<HashOp>(&op))
+        w.PutFileHash(h->path, h->row);
+    }
+    w.Commit();
+    if (!w.db_.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writer_error_.empty()) writer_error_ = w.db_.error();
+    }
+  }
 }
 
 std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, std::string& error) {
@@ -98,13 +177,21 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
 bool RunStore::CreateSchema() { return db_.Exec(kSchema); }
 
 void RunStore::Begin() {
-  if (in_tx_) return;
+  if (in_tx_ || background_) return;
   db_.Exec("BEGIN IMMEDIATE");
   in_tx_ = true;
   tx_since_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void RunStore::Commit() {
+  if (background_) {
+    if (queued_.empty()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    batches_.push_back(std::move(queued_));
+    queued_.clear();
+    cv_.notify_one();
+    return;
+  }
   if (!in_tx_) return;
   db_.Exec("COMMIT");
   in_tx_ = false;
@@ -154,6 +241,7 @@ void RunStore::AddParam(int64_t run, const std::string& name, const std::string&
 }
 
 void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
+  if (background_) return Queue(InstanceOp{run, r});
   Write();
   Stmt& s = st_->put_instance;
   s.Bind(1, run).Bind(2, r.name).Bind(3, r.stage).Bind(4, r.status).Bind(5, r.reason).Bind(6, r.cache_key);
@@ -163,6 +251,7 @@ void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
 }
 
 void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
+  if (background_) return Queue(AttemptOp{run, r});
   Write();
   Stmt& s = st_->add_attempt;
   s.Bind(1, run).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.attempt).Bind(5, r.status);
@@ -174,13 +263,23 @@ void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
 
 void RunStore::AddEvent(int64_t run, const std::string& instance, const std::string& event,
                         const std::string& detail) {
+  if (background_) return Queue(EventOp{run, WallNow(), instance, event, detail});
+  InsertEvent(run, WallNow(), instance, event, detail);
+}
+
+void RunStore::InsertEvent(int64_t run, double t, const std::string& instance, const std::string& event,
+                           const std::string& detail) {
   Write();
   Stmt& s = st_->add_event;
-  s.Bind(1, run).Bind(2, WallNow()).Bind(3, instance).Bind(4, event).Bind(5, detail);
+  s.Bind(1, run).Bind(2, t).Bind(3, instance).Bind(4, event).Bind(5, detail);
   s.Run();
 }
 
 std::optional<CacheRow> RunStore::FindCache(const std::string& key) {
+  if (background_) {
+    if (auto it = cache_overlay_.find(key); it != cache_overlay_.end()) return it->second;
+    if (cache_was_empty_) return std::nullopt;
+  }
   Stmt& s = st_->find_cache;
   s.Bind(1, key);
   std::optional<CacheRow> out;
@@ -199,6 +298,10 @@ std::optional<CacheRow> RunStore::FindCache(const std::string& key) {
 }
 
 void RunStore::PutCache(const CacheRow& r) {
+  if (background_) {
+    cache_overlay_[r.key] = r;
+    return Queue(r);
+  }
   Write();
   Stmt& s = st_->put_cache;
   s.Bind(1, r.key).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.run_id).Bind(5, r.out_dir).Bind(6, r.outputs);
@@ -207,6 +310,10 @@ void RunStore::PutCache(const CacheRow& r) {
 }
 
 void RunStore::DropCache(const std::string& key) {
+  if (background_) {
+    cache_overlay_[key] = std::nullopt;
+    return Queue(DropOp{key});
+  }
   Write();
   Stmt& s = st_->drop_cache;
   s.Bind(1, key);
@@ -225,8 +332,9 @@ std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
 }
 
 void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
-  Write();
   file_hash_memo_[path] = r;
+  if (background_) return Queue(HashOp{path, r});
+  Write();
   Stmt& s = st_->put_hash;
   s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex64(r.hash));
   s.Run();

@@ -7,10 +7,15 @@
 // the web UI read it.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "store/sqlite.h"
@@ -84,7 +89,19 @@ class RunStore {
   /// stays open until Commit(). in_tx_since() is when it was opened
   /// (steady seconds), or a negative number when none is open.
   void SetGrouping(bool on) { grouping_ = on; }
-  double in_tx_since() const { return in_tx_ ? tx_since_ : -1; }
+  double in_tx_since() const { return background_ ? (queued_.empty() ? -1 : queued_since_) : in_tx_ ? tx_since_ : -1; }
+  /// Writing behind, for `flow run` while instances run: from
+  /// SetBackground(true) to SetBackground(false), PutInstance, AddAttempt,
+  /// AddEvent, PutCache, DropCache and PutFileHash only queue their rows
+  /// (in_tx_since() is when the first was queued), and Commit() hands them
+  /// to a writer thread with a connection of its own, which writes and
+  /// commits them as one transaction, in order. So flow never waits on
+  /// SQLite (statements, commits, the fsyncs of checkpoints) between one
+  /// instance's end and the next one's start. FindCache sees the queued
+  /// cache rows. SetBackground(false) commits what is queued and waits
+  /// until the writer has committed everything; a write error of the
+  /// writer shows in error() then.
+  void SetBackground(bool on);
 
   int64_t NewRun(const RunRow& run);
   void FinishRun(int64_t run, const std::string& status, const std::string& summary);
@@ -95,6 +112,8 @@ class RunStore {
   void PutInstance(int64_t run, const InstanceRow& row);
   void AddAttempt(int64_t run, const AttemptRow& row);
   void AddEvent(int64_t run, const std::string& instance, const std::string& event, const std::string& detail);
+  void InsertEvent(int64_t run, double t, const std::string& instance, const std::string& event,
+                   const std::string& detail);
 
   std::optional<CacheRow> FindCache(const std::string& key);
   void PutCache(const CacheRow& row);
@@ -127,6 +146,47 @@ class RunStore {
     if (grouping_ && !in_tx_) Begin();
   }
   bool in_tx_ = false, grouping_ = false;
+
+  // ---- writing behind (SetBackground)
+  struct InstanceOp {
+    int64_t run;
+    InstanceRow row;
+  };
+  struct AttemptOp {
+    int64_t run;
+    AttemptRow row;
+  };
+  struct EventOp {
+    int64_t run;
+    double t;
+    std::string instance, event, detail;
+  };
+  struct DropOp {
+    std::string key;
+  };
+  struct HashOp {
+    std::string path;
+    FileHashRow row;
+  };
+  using Op = std::variant<InstanceOp, AttemptOp, EventOp, CacheRow, DropOp, HashOp>;
+  void Queue(Op op);
+  void WriterLoop();
+  std::string path_;
+  bool background_ = false;
+  std::vector<Op> queued_;  // not handed to the writer yet
+  double queued_since_ = 0;
+  std::unique_ptr<RunStore> writer_;  // the writer thread's connection
+  std::thread writer_thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<Op>> batches_;  // handed over, not written yet (guarded by mu_)
+  bool stop_ = false;                     // guarded by mu_
+  std::string writer_error_;              // guarded by mu_
+  // Cache rows put or dropped while writing behind (nullopt: dropped), and
+  // whether the cache table was empty when it started: FindCache asks
+  // SQLite only for a key in neither.
+  std::unordered_map<std::string, std::optional<CacheRow>> cache_overlay_;
+  bool cache_was_empty_ = false;
   std::unordered_map<std::string, FileHashRow> file_hash_memo_;  // in front of file_hashes
   double tx_since_ = 0;
 };
