@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The run store (runtime/store/run_store): opening and creating, runs,
 // params, instances, attempts, events, cache and file-hash rows, marking
-// interrupted runs, PreviousSuccess, and a reader that is not blocked by a
-// writer's open transaction (WAL).
+// interrupted runs, PreviousSuccess, a reader that is not blocked by a
+// writer's open transaction (WAL), and writing behind (SetBackground).
 #include "store/run_store.h"
 
 #include <sqlite3.h>
@@ -474,6 +474,114 @@ TEST_F(StoreTest, ReaderIsNotBlockedByAnOpenWriteTransaction) {
   EXPECT_EQ(late_reader->Instances(run).size(), 2u);
   EXPECT_EQ(early_reader->GetRun(run)->status, "succeeded");
   EXPECT_TRUE(store_->error().empty()) << store_->error();
+}
+
+// Writing behind (SetBackground): rows are queued until Commit() hands them
+// to the writer thread; SetBackground(false) waits until all are committed,
+// in the order they were written.
+TEST_F(StoreTest, BackgroundWritesLandInOrderAfterTheFlush) {
+  int64_t run = store_->NewRun(Run());
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  EXPECT_LT(store_->in_tx_since(), 0);
+  store_->PutInstance(run, Instance("a", "running"));
+  EXPECT_GE(store_->in_tx_since(), 0);  // something is queued
+  // Queued, not handed over: no other connection sees it.
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "0");
+  AttemptRow a;
+  a.instance = "a";
+  a.stage = "a";
+  a.status = "succeeded";
+  a.user_s = 0.25;
+  a.sys_s = 0.5;
+  store_->AddAttempt(run, a);
+  store_->AddEvent(run, "a", "decided", "branch 0");
+  store_->PutInstance(run, Instance("a", "succeeded"));  // replaces the first row, in order
+  FileHashRow h{12, 34, 56, 0xfedcba9876543210ull};
+  store_->PutFileHash("in.csv", h);
+  EXPECT_EQ(store_->FindFileHash("in.csv")->hash, h.hash);  // the memo answers at once
+  store_->Commit();
+  EXPECT_LT(store_->in_tx_since(), 0);
+  for (int i = 0; i < 200; ++i) {  // more groups behind the first
+    store_->PutInstance(run, Instance("m[" + std::to_string(i) + "]", "succeeded"));
+    if (i % 50 == 49) store_->Commit();
+  }
+  store_->SetBackground(false);
+  EXPECT_TRUE(store_->error().empty()) << store_->error();
+  EXPECT_EQ(Query("SELECT status FROM instances WHERE name = 'a'"), "succeeded");
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "201");
+  EXPECT_EQ(Query("SELECT cpu_s FROM attempts WHERE instance = 'a'"), "0.75");
+  EXPECT_EQ(Query("SELECT detail FROM events WHERE instance = 'a'"), "branch 0");
+  EXPECT_EQ(Query("SELECT hash FROM file_hashes WHERE path = 'in.csv'"), "fedcba9876543210");
+  // Back in the foreground: writes go straight to SQLite again.
+  store_->FinishRun(run, "succeeded", "{}");
+  store_->Commit();
+  EXPECT_EQ(Query("SELECT status FROM runs"), "succeeded");
+}
+
+TEST_F(StoreTest, BackgroundCacheReadsItsOwnWrites) {
+  CacheRow old;
+  old.key = "old";
+  old.instance = "prep";
+  old.run_id = 1;
+  store_->PutCache(old);  // committed before: the table is not empty
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  EXPECT_EQ(store_->FindCache("old")->run_id, 1);  // from SQLite
+  CacheRow c = old;
+  c.key = "new";
+  c.run_id = 2;
+  store_->PutCache(c);
+  EXPECT_EQ(store_->FindCache("new")->run_id, 2);  // queued, seen
+  store_->DropCache("old");
+  EXPECT_FALSE(store_->FindCache("old").has_value());  // dropped, though SQLite still has it
+  store_->Commit();
+  store_->PutCache(old);  // put back after the drop
+  EXPECT_EQ(store_->FindCache("old")->run_id, 1);
+  store_->SetBackground(false);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM cache"), "2");
+  EXPECT_EQ(store_->FindCache("new")->run_id, 2);
+  EXPECT_TRUE(store_->error().empty()) << store_->error();
+}
+
+TEST_F(StoreTest, BackgroundOnAnEmptyCacheNeverMissesItsOwnRows) {
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  EXPECT_FALSE(store_->FindCache("k").has_value());
+  CacheRow c;
+  c.key = "k";
+  c.run_id = 7;
+  store_->PutCache(c);
+  EXPECT_EQ(store_->FindCache("k")->run_id, 7);
+  store_->SetBackground(false);
+  EXPECT_EQ(store_->FindCache("k")->run_id, 7);
+}
+
+TEST_F(StoreTest, ClosingTheStoreFlushesTheWriter) {
+  int64_t run = store_->NewRun(Run());
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  store_->PutInstance(run, Instance("a", "succeeded"));
+  store_->Commit();
+  store_->PutInstance(run, Instance("b", "succeeded"));  // queued, not handed over
+  store_.reset();
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "2");
+}
+
+TEST_F(StoreTest, ReadersSeeEachHandedOverGroupWhileTheWriterRuns) {
+  int64_t run = store_->NewRun(Run());
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  store_->PutInstance(run, Instance("a", "succeeded"));
+  store_->Commit();
+  // The writer commits on its own; a reader sees the group within a moment.
+  std::string count;
+  for (int i = 0; i < 500 && count != "1"; ++i) {
+    count = Query("SELECT COUNT(*) FROM instances");
+    if (count != "1") usleep(2000);
+  }
+  EXPECT_EQ(count, "1");
+  store_->SetBackground(false);
 }
 
 }  // namespace
