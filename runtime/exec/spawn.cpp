@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -39,8 +40,12 @@ namespace {
 // defaults (exec keeps an ignored signal ignored).
 constexpr int kDefaultSignals[] = {SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGHUP, SIGQUIT};
 
+// SetSpawnMethodForTesting: -1 none (FLOW_SPAWN decides), 0 posix_spawn, 1 clone.
+std::atomic<int> g_method_for_testing{-1};
+
 bool UseClone() {
 #if FLOW_HAVE_CLONE_SPAWN
+  if (int forced = g_method_for_testing.load(std::memory_order_relaxed); forced >= 0) return forced == 1;
   static const bool use = [] {
     const char* m = std::getenv("FLOW_SPAWN");
     return !(m && std::strcmp(m, "posix_spawn") == 0);
@@ -250,5 +255,19 @@ void EnsureStandardFds() {
 }
 
 const char* SpawnMethod() { return UseClone() ? "clone" : "posix_spawn"; }
+
+bool SetSpawnMethodForTesting(const char* method) {
+  int forced;
+  if (!method)
+    forced = -1;
+  else if (std::strcmp(method, "posix_spawn") == 0)
+    forced = 0;
+  else if (std::strcmp(method, "clone") == 0 && FLOW_HAVE_CLONE_SPAWN)
+    forced = 1;
+  else
+    return false;
+  g_method_for_testing.store(forced, std::memory_order_relaxed);
+  return true;
+}
 
 }  // namespace flow::rt

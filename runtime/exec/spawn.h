@@ -63,4 +63,11 @@ void EnsureStandardFds();
 /// "clone" or "posix_spawn": how Spawn starts children in this process.
 const char* SpawnMethod();
 
+/// For tests only (flow itself never calls it): makes Spawn use `method`
+/// ("clone" or "posix_spawn") from now on in this process, whatever
+/// FLOW_SPAWN says, so that one test binary can cover both ways; nullptr
+/// goes back to what FLOW_SPAWN chose. Returns false, and changes nothing,
+/// for an unknown name or for "clone" where it is not available.
+bool SetSpawnMethodForTesting(const char* method);
+
 }  // namespace flow::rt
