@@ -62,7 +62,9 @@ void DescribeLaunchError(int err, const std::string& program, Completion& c) {
 
 std::string LocalExecutor::Resolve(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
-  // PATH is searched once per program name, not once per job.
+  // PATH is searched once per program name, not once per job. A name that
+  // was not found is searched again the next time: it may have been
+  // installed since (by an earlier stage, or before a retry).
   auto found = resolved_.find(program);
   if (found != resolved_.end()) return found->second;
   std::string hit;
@@ -79,7 +81,8 @@ std::string LocalExecutor::Resolve(const std::string& program) {
     }
     b = e + 1;
   }
-  return resolved_.emplace(program, hit).first->second;
+  if (!hit.empty()) resolved_.emplace(program, hit);
+  return hit;
 }
 
 std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec) {

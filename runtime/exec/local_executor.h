@@ -63,7 +63,7 @@ class LocalExecutor : public Executor {
   std::unordered_map<int, std::pair<pid_t, bool>> pipe_owner_;  // pipe fd -> (job pid, is stderr)
   std::unordered_map<uint64_t, pid_t> pid_of_;
   std::deque<Completion> ready_;  // launch failures, reported by the next Poll
-  std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH ("" not found)
+  std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH (found ones only)
 };
 
 }  // namespace flow::rt

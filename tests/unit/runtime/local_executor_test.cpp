@@ -208,6 +208,29 @@ TEST_F(LocalExecutorTest, CommandNotFound) {
   EXPECT_THAT(ReadFile(sh.stderr_path), HasSubstr("not found"));
 }
 
+TEST_F(LocalExecutorTest, ProgramInstalledInPathAfterAFailedLookupIsFound) {
+  // flow looks programs up in its own PATH; one that was not there when a
+  // job asked for it (an earlier stage installs it, or someone does between
+  // two attempts) is found by the next job that asks.
+  fs::create_directory(dir_ + "/bin");
+  const char* old = getenv("PATH");
+  std::string saved = old ? old : "";
+  setenv("PATH", (dir_ + "/bin:" + saved).c_str(), 1);
+  LocalExecutor ex(5000);
+  LaunchSpec first = Spec({"flow-test-late-tool"}, "first");
+  Completion c = WaitFor(ex, Submit(ex, first));
+  EXPECT_EQ(c.kind, Completion::LaunchFailed);
+  EXPECT_EQ(c.exit_code, 127);
+  std::ofstream(dir_ + "/bin/flow-test-late-tool") << "#!/bin/sh\necho late tool\n";
+  chmod((dir_ + "/bin/flow-test-late-tool").c_str(), 0755);
+  LaunchSpec second = Spec({"flow-test-late-tool"}, "second");
+  c = WaitFor(ex, Submit(ex, second));
+  setenv("PATH", saved.c_str(), 1);
+  EXPECT_EQ(c.kind, Completion::Exited) << c.error;
+  EXPECT_EQ(c.exit_code, 0);
+  EXPECT_EQ(ReadFile(second.stdout_path), "late tool\n");
+}
+
 TEST_F(LocalExecutorTest, NotExecutable) {
   std::ofstream(dir_ + "/script") << "#!/bin/sh\necho hi\n";
   chmod((dir_ + "/script").c_str(), 0644);
