@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// End-to-end tests of where attempts write their outputs (docs/runtime.md,
+// "Where things live"): under .flow/tmp/SLOT, which is what `{output}` gives
+// the command (and its env block), renamed into .flow/out/STAGE on success;
+// a failed, retried or cancelled attempt's partial output stays in .flow/tmp
+// until the next `flow run` starts and removes all of it. The pipelines are
+// in tests/e2e/tmp.flow; their commands note the paths they were given.
+#include "run_fixture.h"
+
+namespace flow::e2e {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::StartsWith;
+
+/// Every entry under `dir` that is not a folder (files, links), relative to it.
+std::vector<std::string> NonFolders(const fs::path& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return found;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (!it->is_directory() || it->is_symlink()) found.push_back(fs::relative(it->path(), dir).string());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+/// The first line of a file the commands wrote ("" when none).
+std::string FirstLine(const fs::path& file) {
+  auto lines = Lines(ReadFile(file));
+  return lines.empty() ? std::string() : lines[0];
+}
+
+class TmpE2E : public RunE2E {
+ protected:
+  void SetUp() override {
+    RunE2E::SetUp();
+    file_ = Use("tmp.flow");
+  }
+  Result Run(const std::string& entry) { return Flow({"run", file_.string(), "--entry", entry}); }
+  fs::path tmp() const { return work_ / ".flow" / "tmp"; }
+  fs::path file_;
+};
+
+TEST_F(TmpE2E, FailedAttemptKeepsItsPartialOutputInTmpUntilTheNextRunStarts) {
+  WriteFile(work_ / "fail.flag", "");
+  Result first = Run("partial");
+  ASSERT_EQ(first.code, 1) << first.Describe();
+  CheckSummary(first, "failed", {.instances = 1, .ran = 0, .failed = 1});
+  std::string partial = FirstLine(work_ / "half_paths.txt");
+  EXPECT_THAT(partial, StartsWith(".flow/tmp/")) << "{out} is not a temporary path";
+  EXPECT_EQ(ReadFile(work_ / partial), "half\n") << "the failed attempt's output is kept for inspection";
+  EXPECT_THAT(NonFolders(work_ / ".flow" / "out"), ::testing::IsEmpty()) << "a failed attempt committed something";
+
+  // The next run starts with .flow/tmp empty: the same attempt, which gets
+  // the same path (same slot, same key), must not find the old output there.
+  Result second = Run("partial");
+  ASSERT_EQ(second.code, 1) << second.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "stale.log")) << "the second run's attempt found at its path: " << ReadFile(work_ / "stale.log");
+  EXPECT_EQ(Lines(ReadFile(work_ / "half_paths.txt")).size(), 2u);
+
+  // A run of other stages removes what both failed attempts left.
+  Result other = Run("main");
+  ASSERT_EQ(other.code, 0) << other.Describe();
+  for (const auto& path : Lines(ReadFile(work_ / "half_paths.txt")))
+    EXPECT_FALSE(fs::exists(work_ / path)) << path << " survived the start of the next run";
+  EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty());
+}
+
+TEST_F(TmpE2E, SuccessfulRunCommitsIntoTheStageFolderAndLeavesNothingInTmp) {
+  Result r = Run("main");
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 4, .ran = 4, .failed = 0});
+
+  // The command and its env block saw the temporary path; the next stage
+  // the committed one, with the same name in the stage's folder.
+  std::string written = FirstLine(work_ / "make_out.txt");
+  EXPECT_THAT(written, StartsWith(".flow/tmp/"));
+  EXPECT_EQ(FirstLine(work_ / "make_env.txt"), written) << "the env block saw another path than the command";
+  EXPECT_THAT(FirstLine(work_ / "make_n.txt"), StartsWith(".flow/tmp/"));
+  std::string committed = FirstLine(work_ / "use_src.txt");
+  EXPECT_THAT(committed, StartsWith(".flow/out/make/"));
+  EXPECT_EQ(fs::path(committed).filename(), fs::path(written).filename());
+  EXPECT_EQ(ReadFile(work_ / committed), "made\n");
+  EXPECT_FALSE(fs::exists(work_ / written)) << "the temporary output was copied, not moved";
+  EXPECT_EQ(ReadFile(work_ / "used.txt"), "made\n7\n");
+  RunStore store(Db());
+  std::string outputs = store.Scalar("SELECT outputs FROM instances WHERE run_id = ? AND name = 'make'", {std::to_string(s.run)});
+  EXPECT_EQ(JsonStringField(outputs, "out"), committed) << outputs;
+
+  // The dir output: made in .flow/tmp, moved whole into .flow/out/mkd.
+  std::string dir_written = FirstLine(work_ / "mkd_path.txt");
+  std::string dir_committed = FirstLine(work_ / "lsd_path.txt");
+  EXPECT_THAT(dir_written, StartsWith(".flow/tmp/"));
+  EXPECT_THAT(dir_committed, StartsWith(".flow/out/mkd/"));
+  EXPECT_EQ(fs::path(dir_committed).filename(), fs::path(dir_written).filename());
+  EXPECT_EQ(ReadFile(work_ / "lsd.txt"), "inside\ndeep\n");
+  EXPECT_THAT(NonFolders(work_ / dir_committed), ElementsAre("f.txt", "sub/g.txt"));
+  EXPECT_FALSE(fs::exists(work_ / dir_written));
+
+  EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty()) << "a successful run left outputs in .flow/tmp";
+
+  // The committed outputs are what a second run reuses.
+  Result again = Run("main");
+  ASSERT_EQ(again.code, 0) << again.Describe();
+  CheckSummary(again, "succeeded", {.instances = 4, .ran = 0, .cached = 4});
+  EXPECT_EQ(ReadFile(work_ / committed), "made\n");
+  EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty());
+}
+
+TEST_F(TmpE2E, RetriedStageWritesEachAttemptInAFolderOfItsOwnAndCommitsTheSuccess) {
+  Result r = Run("retried");
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 2, .ran = 2, .failed = 0});
+  RunStore store(Db());
+  auto attempts = store.Query(
+      "SELECT attempt, status FROM attempts WHERE run_id = ? AND instance = 'flakydir' ORDER BY attempt",
+      {std::to_string(s.run)});
+  EXPECT_EQ(attempts, (std::vector<RunStore::Row>{{"1", "failed"}, {"2", "succeeded"}}));
+
+  // The retry's `mkdir {d}` (no -p) succeeded: it did not find the first
+  // attempt's folder at its path.
+  auto paths = Lines(ReadFile(work_ / "flakydir_paths.txt"));
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_THAT(paths[0], StartsWith(".flow/tmp/"));
+  EXPECT_THAT(paths[1], StartsWith(".flow/tmp/"));
+  EXPECT_NE(paths[0], paths[1]) << "the retry wrote where the failed attempt's output is kept";
+  EXPECT_EQ(ReadFile(work_ / paths[0] / "a.txt"), "attempt 1\n") << "the failed attempt's output is kept";
+  EXPECT_FALSE(fs::exists(work_ / paths[1])) << "the successful attempt's output was not moved";
+
+  std::string committed = FirstLine(work_ / "la_path.txt");
+  EXPECT_THAT(committed, StartsWith(".flow/out/flakydir/"));
+  EXPECT_EQ(ReadFile(work_ / committed / "a.txt"), "attempt 2\n");
+  EXPECT_EQ(ReadFile(work_ / "la.txt"), "attempt 2\n");
+
+  // The next run removes the failed attempt's folder, not the committed one.
+  Result next = Run("main");
+  ASSERT_EQ(next.code, 0) << next.Describe();
+  EXPECT_FALSE(fs::exists(work_ / paths[0]));
+  EXPECT_EQ(ReadFile(work_ / committed / "a.txt"), "attempt 2\n");
+}
+
+TEST_F(TmpE2E, CancelledRunKeepsThePartialOutputAndTheNextRunRemovesIt) {
+  Process p = Start({"run", file_.string(), "--entry", "cancelled"});
+  ASSERT_TRUE(p.started());
+  std::string partial;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        partial = FirstLine(work_ / "slow_path.txt");
+        return p.Exited() || (!partial.empty() && ReadFile(work_ / partial) == "partial\n");
+      },
+      20))
+      << "the slow stage never wrote its partial output";
+  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  EXPECT_THAT(partial, StartsWith(".flow/tmp/"));
+  p.Signal(SIGINT);
+  Result r = p.Wait(20);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  CheckSummary(r, "cancelled", {.instances = 1, .ran = 0});
+  EXPECT_EQ(ReadFile(work_ / partial), "partial\n") << "the cancelled attempt's output is kept for inspection";
+  EXPECT_THAT(NonFolders(work_ / ".flow" / "out"), ::testing::IsEmpty()) << "a cancelled attempt committed something";
+
+  Result next = Run("main");
+  ASSERT_EQ(next.code, 0) << next.Describe();
+  EXPECT_FALSE(fs::exists(work_ / partial)) << "the cancelled attempt's output survived the next run's start";
+  EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty());
+}
+
+TEST_F(TmpE2E, RemovingTmpRemovesLinksNotWhatTheyPointTo) {
+  WriteFile(work_ / "keep" / "precious.txt", "precious\n");
+  Result r = Run("links");
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  auto left = NonFolders(tmp());
+  ASSERT_EQ(left.size(), 2u) << "expected the failed attempt's two links in .flow/tmp";
+
+  Result next = Run("main");
+  ASSERT_EQ(next.code, 0) << next.Describe();
+  EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty());
+  EXPECT_EQ(ReadFile(work_ / "keep" / "precious.txt"), "precious\n")
+      << "removing .flow/tmp followed a link a command left there";
+}
+
+}  // namespace
+}  // namespace flow::e2e
