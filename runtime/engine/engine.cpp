@@ -114,8 +114,8 @@ std::string ToText(const json::Value& v) {
   return os.str();
 }
 
-std::string ToText(const json::Object& o) {
-  std::vector<const json::Object::value_type*> items;
+std::string ToText(const Fields& o) {
+  std::vector<const std::pair<std::string, json::Value>*> items;
   items.reserve(o.size());
   for (const auto& kv : o) items.push_back(&kv);
   std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return a->first < b->first; });

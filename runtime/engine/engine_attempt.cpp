@@ -138,7 +138,7 @@ void Engine::ReleaseTmpSlot(uint32_t id, bool reuse) {
 bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
-  json::Object outputs;
+  Fields outputs;
   for (const auto& f : stage.outputs) {
     std::string tmp = it.tmp + "." + f.name;
     std::string final_path = it.dir + "." + f.name;

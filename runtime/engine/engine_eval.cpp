@@ -22,7 +22,7 @@
 
 namespace flow::rt::engine_detail {
 
-plan::EvalEnv Engine::EnvFor(int32_t copy, const json::Object* inputs, const std::string* out_prefix) {
+plan::EvalEnv Engine::EnvFor(int32_t copy, const Fields* inputs, const std::string* out_prefix) {
   plan::EvalEnv env;
   env.param = [this](const std::string& name) -> std::optional<json::Value> {
     for (const auto& p : plan_.params)
@@ -164,7 +164,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
     store_.DropCache(it.key);
     return std::nullopt;
   }
-  it.outputs = std::move(*parsed->getAsObject());
+  it.outputs = Fields::From(std::move(*parsed->getAsObject()));
   return fmt::format("from run {}", row->run_id);
 }
 
