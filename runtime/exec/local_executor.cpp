@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -19,6 +20,7 @@ namespace flow::rt {
 
 LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), signal_fd_(InstallSignalPipe()) {
   EnsureStandardFds();
+  RequestShortSlice();
 }
 
 LocalExecutor::~LocalExecutor() { KillAll(); }
@@ -271,14 +273,22 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
     int rc = poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
     if (rc <= 0) continue;
     if (fds[0].revents) DrainSignalPipe();
+    bool closing = false;
     for (size_t i = 1; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;
       auto owner = pipe_owner_.find(fds[i].fd);
       if (owner == pipe_owner_.end()) continue;
       auto job = jobs_.find(owner->second.first);
       if (job == jobs_.end()) continue;
-      Drain(owner->second.second ? job->second.err : job->second.out, false);
+      Job& j = job->second;
+      Drain(owner->second.second ? j.err : j.out, false);
+      if (j.out.pipe < 0 && j.err.pipe < 0 && !j.yielded) closing = j.yielded = true;
     }
+    // A job whose stdout and stderr just closed is almost always exiting,
+    // on the cpu this wake-up brought flow to: yield it that cpu once so it
+    // can finish and be reaped now, rather than sleep until its SIGCHLD
+    // wakes flow again (possibly onto the other, busy cpu).
+    if (closing) sched_yield();
   }
 }
 

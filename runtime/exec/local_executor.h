@@ -39,6 +39,7 @@ class LocalExecutor : public Executor {
     std::optional<Clock::time_point> deadline;  // timeout
     std::optional<Clock::time_point> kill_at;   // SIGKILL after SIGTERM
     bool timed_out = false, cancelled = false;
+    bool yielded = false;  // once its streams closed (see Poll)
     Spawned proc;  // kept until reaped: the child may still read it
     std::string program;
     // stdout and stderr come through pipes and go to their log files, which
