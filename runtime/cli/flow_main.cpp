@@ -19,6 +19,7 @@
 #include "driver/frontend.h"
 #include "engine/engine.h"
 #include "exec/local_executor.h"
+#include "exec/spawn.h"
 #include "fmt/format.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -449,6 +450,9 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any file is opened: a closed stdin, stdout or stderr must not
+  // hand its number to the run store or a job's pipe.
+  flow::rt::EnsureStandardFds();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return UsageError("no command");
   std::string cmd = args[0];

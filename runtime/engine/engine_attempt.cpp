@@ -37,10 +37,12 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   }
   // The stage's own output folder (kept from run to run).
   if (made_stage_dirs_.insert(inst.stage).second) {
-    std::string folder = Abs(it.dir.substr(0, it.dir.rfind('/')));
-    if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::string rel = it.dir.substr(0, it.dir.rfind('/'));
+    std::string folder = Abs(rel);
+    if ((::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) || !TmpRootFor(inst.stage, rel, error)) {
+      if (error.empty()) error = "cannot create " + folder + ": " + std::strerror(errno);
       made_stage_dirs_.erase(inst.stage);
-      return AttemptFailed(id, "cannot create " + folder + ": " + std::strerror(errno), nullptr);
+      return AttemptFailed(id, error, nullptr);
     }
   }
   if (!TakeTmpSlot(id, error)) return AttemptFailed(id, error, nullptr);
@@ -106,23 +108,51 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   if (progress_) progress_->Started(it.name, it.attempt);
 }
 
+bool Engine::TmpRootFor(int32_t stage, const std::string& stage_folder, std::string& error) {
+  if (tmp_roots_.empty()) {
+    if (!MakeDirs(Abs(".flow/tmp"), error)) return false;
+    tmp_roots_.push_back({".flow/tmp", {}, 0});
+  }
+  struct stat a, b;
+  size_t root = 0;
+  if (stat(Abs(".flow/tmp").c_str(), &a) == 0 && stat(Abs(stage_folder).c_str(), &b) == 0 && a.st_dev != b.st_dev) {
+    std::string path = stage_folder + "/.tmp-slots";
+    if (::mkdir(Abs(path).c_str(), 0755) != 0 && errno != EEXIST) {
+      error = "cannot create " + Abs(path) + ": " + std::strerror(errno);
+      return false;
+    }
+    root = tmp_roots_.size();
+    tmp_roots_.push_back({path, {}, 0});
+  }
+  stage_tmp_root_[stage] = root;
+  return true;
+}
+
 bool Engine::TakeTmpSlot(uint32_t id, std::string& error) {
   Item& it = items_[id];
+  TmpRoot& root = tmp_roots_[stage_tmp_root_.at(InstanceOf(it).stage)];
   if (it.tmp_slot < 0) {
-    if (!free_tmp_slots_.empty()) {
-      it.tmp_slot = free_tmp_slots_.back();
-      free_tmp_slots_.pop_back();
+    if (!root.free.empty()) {
+      it.tmp_slot = root.free.back();
+      root.free.pop_back();
     } else {
-      std::string folder = Abs(fmt::format(".flow/tmp/{}", tmp_slots_made_));
-      if (tmp_slots_made_ == 0 && !MakeDirs(Abs(".flow/tmp"), error)) return false;
-      if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
-        error = "cannot create " + folder + ": " + std::strerror(errno);
-        return false;
+      // A fresh folder: one left from before (the cleanup at the start
+      // could not remove it) is passed over, never reused with its files.
+      for (;;) {
+        int n = root.made++;
+        std::string folder = Abs(fmt::format("{}/{}", root.path, n));
+        if (::mkdir(folder.c_str(), 0755) == 0) {
+          it.tmp_slot = n;
+          break;
+        }
+        if (errno != EEXIST || root.made > 100000) {
+          error = "cannot create " + folder + ": " + std::strerror(errno);
+          return false;
+        }
       }
-      it.tmp_slot = tmp_slots_made_++;
     }
   }
-  it.tmp = fmt::format(".flow/tmp/{}/{}", it.tmp_slot, it.dir.substr(it.dir.rfind('/') + 1));
+  it.tmp = fmt::format("{}/{}/{}", root.path, it.tmp_slot, it.dir.substr(it.dir.rfind('/') + 1));
   return true;
 }
 
@@ -131,7 +161,7 @@ bool Engine::TakeTmpSlot(uint32_t id, std::string& error) {
 void Engine::ReleaseTmpSlot(uint32_t id, bool reuse) {
   Item& it = items_[id];
   if (it.tmp_slot < 0) return;
-  if (reuse) free_tmp_slots_.push_back(it.tmp_slot);
+  if (reuse) tmp_roots_[stage_tmp_root_.at(InstanceOf(it).stage)].free.push_back(it.tmp_slot);
   it.tmp_slot = -1;
 }
 

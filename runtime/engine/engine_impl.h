@@ -101,7 +101,7 @@ struct Item {
   // An attempt writes each output to TMP.OUTPUT, TMP = .flow/tmp/SLOT/NAME
   // (NAME: the last part of dir), and a success renames it to DIR.OUTPUT.
   std::string tmp, command, stdout_path, stderr_path;
-  int tmp_slot = -1;
+  int tmp_slot = -1;  // in tmp_roots_[stage_tmp_root_[its stage]]
   std::vector<int> gpus;
   // gates: the branch taken, -1 none, -2 unknown (dry run)
   int branch = -1;
@@ -219,8 +219,17 @@ class Engine {
   // lock of the folder flow renames into (the stage's), nor the folder
   // another command creates in. Reused after a success; the folder of a
   // failed attempt is kept for inspection until the next run starts.
-  std::vector<int> free_tmp_slots_;
-  int tmp_slots_made_ = 0;
+  // A stage whose output folder is on another filesystem than .flow/tmp
+  // (a link to another disk) gets slot folders of its own inside it,
+  // .flow/out/STAGE/.tmp-slots, since rename(2) cannot cross filesystems.
+  struct TmpRoot {
+    std::string path;  // relative to the project folder
+    std::vector<int> free;
+    int made = 0;
+  };
+  std::vector<TmpRoot> tmp_roots_;         // [0]: .flow/tmp
+  std::map<int32_t, size_t> stage_tmp_root_;  // stage -> its root in tmp_roots_
+  bool TmpRootFor(int32_t stage, const std::string& stage_folder, std::string& error);
   std::string first_failure_, first_failed_;
   size_t value_files_ = 0;
 };

@@ -47,9 +47,16 @@ void AppendToFile(const std::string& path, const std::string& text) {
 
 namespace {
 // A launch failure as a shell would word it: 127 when the program is not
-// there, 126 when it cannot be run.
-void DescribeLaunchError(int err, const std::string& program, Completion& c) {
-  if (err == ENOENT) {
+// there, 126 when it cannot be run (or its working folder cannot be entered).
+void DescribeLaunchError(int err, const std::string& program, const std::string& cwd, Spawned::Step step,
+                         Completion& c) {
+  if (step == Spawned::Step::kChdir) {
+    c.exit_code = 126;
+    c.error = "cannot start " + program + ": cannot enter the working folder " + cwd + ": " + std::strerror(err);
+  } else if (step == Spawned::Step::kSetup) {
+    c.exit_code = 126;
+    c.error = "cannot start " + program + ": " + std::strerror(err);
+  } else if (err == ENOENT) {
     c.exit_code = 127;
     c.error = program + ": command not found";
   } else if (err == EACCES) {
@@ -121,7 +128,9 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     c.job = id;
     c.kind = Completion::LaunchFailed;
     c.started_at = c.ended_at = started_at;
-    DescribeLaunchError(rc, spec.argv[0], c);
+    // posix_spawn says ENOENT for a missing working folder too.
+    bool no_cwd = rc == ENOENT && !spec.cwd.empty() && access(spec.cwd.c_str(), F_OK) != 0;
+    DescribeLaunchError(rc, spec.argv[0], spec.cwd, no_cwd ? Spawned::Step::kChdir : Spawned::Step::kExec, c);
     AppendToFile(spec.stderr_path, "flow: " + c.error + "\n");
     ready_.push_back(std::move(c));
     return id;
@@ -133,6 +142,7 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   job.started_at = started_at;
   job.proc = std::move(proc);
   job.program = spec.argv[0];
+  job.cwd = spec.cwd;
   job.out = {out_pipe[0], -1, spec.stdout_path};
   job.err = {err_pipe[0], -1, spec.stderr_path};
   fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
@@ -228,7 +238,7 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     // why in the block it shares with flow, and exited with 127.
     if (int err = job.proc.LaunchError(); err != 0 && c.kind == Completion::Exited && c.exit_code == 127) {
       c.kind = Completion::LaunchFailed;
-      DescribeLaunchError(err, job.program, c);
+      DescribeLaunchError(err, job.program, job.cwd, job.proc.LaunchStep(), c);
       AppendToFile(job.err.path, "flow: " + c.error + "\n");
     }
     pid_of_.erase(job.id);

@@ -41,7 +41,7 @@ class LocalExecutor : public Executor {
     bool timed_out = false, cancelled = false;
     bool yielded = false;  // once its streams closed (see Poll)
     Spawned proc;  // kept until reaped: the child may still read it
-    std::string program;
+    std::string program, cwd;
     // stdout and stderr come through pipes and go to their log files, which
     // are created when the first byte arrives (a silent command creates no
     // file: on ext4 each new inode costs as much as starting the process).

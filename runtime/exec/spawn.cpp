@@ -33,7 +33,8 @@ struct Spawned::Block {
   char* const* envp;
   const char* cwd;  // nullptr: stay
   int out_fd, err_fd;
-  int err;  // written by the child when its exec (or chdir) fails
+  int err;   // written by the child when its exec (or chdir, ...) fails
+  int step;  // Spawned::Step, with err
 };
 
 namespace {
@@ -83,7 +84,9 @@ bool UseClone() {
 #endif
 }
 
-[[noreturn, gnu::always_inline]] inline void ChildFail(Spawned::Block* b, long ret) {
+[[noreturn, gnu::always_inline]] inline void ChildFail(Spawned::Block* b, long ret,
+                                                      Spawned::Step step = Spawned::Step::kSetup) {
+  *const_cast<volatile int*>(&b->step) = static_cast<int>(step);
   *const_cast<volatile int*>(&b->err) = static_cast<int>(-ret);
   for (;;) Sys(SYS_exit, 127);
 }
@@ -104,11 +107,11 @@ FLOW_CHILD_CODE int ChildMain(void* arg) {
     if ((r = Sys(SYS_dup3, fd, 0, 0)) < 0) ChildFail(b, r);
     Sys(SYS_close, fd);
   }
-  if (b->cwd && (r = Sys(SYS_chdir, reinterpret_cast<long>(b->cwd))) < 0) ChildFail(b, r);
+  if (b->cwd && (r = Sys(SYS_chdir, reinterpret_cast<long>(b->cwd))) < 0) ChildFail(b, r, Spawned::Step::kChdir);
   unsigned long empty = 0;
   Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty), 0, sizeof(unsigned long));
   r = Sys(SYS_execve, reinterpret_cast<long>(b->path), reinterpret_cast<long>(b->argv), reinterpret_cast<long>(b->envp));
-  ChildFail(b, r);
+  ChildFail(b, r, Spawned::Step::kExec);
 }
 
 // Child stacks, reused: a job's stack goes back when the job is reaped.
@@ -185,6 +188,9 @@ Spawned::~Spawned() {
 }
 
 int Spawned::LaunchError() const { return block_ ? reinterpret_cast<const Block*>(block_.get())->err : 0; }
+Spawned::Step Spawned::LaunchStep() const {
+  return block_ ? static_cast<Step>(reinterpret_cast<const Block*>(block_.get())->step) : Step::kExec;
+}
 
 int Spawn(const SpawnRequest& req, Spawned& out) {
   if (req.argv.empty() || req.path.empty()) return ENOENT;
@@ -215,6 +221,7 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   b->out_fd = req.stdout_fd;
   b->err_fd = req.stderr_fd;
   b->err = 0;
+  b->step = 0;
 
   pid_t pid = -1;
   if (!UseClone()) {

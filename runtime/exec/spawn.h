@@ -43,6 +43,9 @@ class Spawned {
   /// After the child was reaped: the errno of a failed exec (or chdir) in
   /// the child, which then exited with 127; 0 when its program ran.
   int LaunchError() const;
+  /// Which step failed, when LaunchError() is not 0.
+  enum class Step { kSetup, kChdir, kExec };
+  Step LaunchStep() const;
   struct Block;  // what the child reads (spawn.cpp)
 
  private:

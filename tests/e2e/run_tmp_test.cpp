@@ -5,6 +5,8 @@
 // a failed, retried or cancelled attempt's partial output stays in .flow/tmp
 // until the next `flow run` starts and removes all of it. The pipelines are
 // in tests/e2e/tmp.flow; their commands note the paths they were given.
+#include <sys/stat.h>
+
 #include "run_fixture.h"
 
 namespace flow::e2e {
@@ -179,6 +181,32 @@ TEST_F(TmpE2E, RemovingTmpRemovesLinksNotWhatTheyPointTo) {
   EXPECT_THAT(NonFolders(tmp()), ::testing::IsEmpty());
   EXPECT_EQ(ReadFile(work_ / "keep" / "precious.txt"), "precious\n")
       << "removing .flow/tmp followed a link a command left there";
+}
+
+// .flow/out on another filesystem than .flow/tmp (here a link to a folder in
+// /dev/shm): rename(2) cannot cross filesystems, so that stage's attempts
+// write under .flow/out/STAGE/.tmp-slots instead, and commit as usual.
+TEST_F(TmpE2E, OutputFolderOnAnotherFilesystemStillCommits) {
+  struct stat shm, here;
+  if (stat("/dev/shm", &shm) != 0 || stat(work_.c_str(), &here) != 0 || shm.st_dev == here.st_dev)
+    GTEST_SKIP() << "no /dev/shm on another filesystem than " << work_;
+  char tmpl[] = "/dev/shm/flow_e2e_out.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  fs::path elsewhere = tmpl;
+  fs::create_directories(work_ / ".flow");
+  fs::create_directory_symlink(elsewhere, work_ / ".flow" / "out");
+  Result r = Run("main");
+  EXPECT_EQ(r.code, 0) << r.Describe();
+  std::string written = FirstLine(work_ / "make_out.txt");
+  EXPECT_THAT(written, StartsWith(".flow/out/make/.tmp-slots/")) << "the attempt did not write next to its stage folder";
+  EXPECT_EQ(ReadFile(work_ / "used.txt"), "made\n7\n");
+  EXPECT_EQ(ReadFile(work_ / "lsd.txt"), "inside\ndeep\n");
+  // A rerun removes the slot folders and reuses everything.
+  Result again = Run("main");
+  EXPECT_EQ(again.code, 0) << again.Describe();
+  CheckSummary(again, "succeeded", {.instances = 4, .ran = 0, .failed = 0});
+  EXPECT_FALSE(fs::exists(elsewhere / "make" / ".tmp-slots"));
+  fs::remove_all(elsewhere);
 }
 
 }  // namespace
