@@ -711,7 +711,7 @@ RunSummary Engine::Run() {
     if (!activate_.empty()) continue;
     if (exec_.Running() == 0 && sched_.queued() == 0 && retries_.empty() && by_job_.empty()) break;
     double wait = 3600;
-    if (!retries_.empty()) wait = std::max(0.0, retries_.begin()->first - Now());
+    if (!retries_.empty()) wait = std::min(wait, std::max(0.0, retries_.begin()->first - Now()));
     if (progress_ && progress_->live()) wait = std::min(wait, 0.25);
     if (double since = store_.in_tx_since(); since >= 0) {
       double left = since + kCommitEvery - steady();

@@ -272,14 +272,26 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
     Timers(now);
     if (!out.empty() || now >= until || InterruptCount() != interrupts) return out;
     // Sleep until a signal (a child exited, Ctrl-C) or the next timer.
+    // A job's pipes are watched only once it has run kWatchAfter: most jobs
+    // are over by then, and their output (up to a pipe's 64 KB) is read
+    // when they are reaped, so they cost no wake-up of their own (the end
+    // of the pipes comes just before SIGCHLD, each a wake-up). A short job
+    // that writes more waits until it is watched.
+    constexpr auto kWatchAfter = std::chrono::milliseconds(20);
     auto wake = until;
+    std::vector<struct pollfd> fds = {{signal_fd_, POLLIN, 0}};
     for (auto& [pid, job] : jobs_) {
       if (job.deadline && !job.timed_out && !job.cancelled) wake = std::min(wake, *job.deadline);
       if (job.kill_at) wake = std::min(wake, *job.kill_at);
+      if (job.out.pipe < 0 && job.err.pipe < 0) continue;
+      if (now < job.start + kWatchAfter) {
+        wake = std::min(wake, job.start + kWatchAfter);
+        continue;
+      }
+      for (int fd : {job.out.pipe, job.err.pipe})
+        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
-    std::vector<struct pollfd> fds = {{signal_fd_, POLLIN, 0}};
-    for (const auto& [fd, owner] : pipe_owner_) fds.push_back({fd, POLLIN, 0});
     int rc = poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
     if (rc <= 0) continue;
     if (fds[0].revents) DrainSignalPipe();

@@ -309,6 +309,27 @@ TEST_F(ResourceE2E, GpusAreHandedOutAsDistinctDeviceIndices) {
   EXPECT_THAT(ReadFile(work_ / "both.txt"), AnyOf("0,1\n", "1,0\n"));
 }
 
+// Without --gpus and CUDA_VISIBLE_DEVICES, the GPUs are those `nvidia-smi -L`
+// lists, when it is in PATH; with none there, there are none.
+TEST_F(ResourceE2E, GpusComeFromNvidiaSmiInPath) {
+  if (std::getenv("CUDA_VISIBLE_DEVICES")) GTEST_SKIP() << "CUDA_VISIBLE_DEVICES is set for the tests";
+  fs::path bin = work_ / "fake-bin";
+  WriteFile(bin / "nvidia-smi", "#!/bin/sh\necho 'GPU 0: Fake (UUID: GPU-a)'\necho 'GPU 1: Fake (UUID: GPU-b)'\n");
+  fs::permissions(bin / "nvidia-smi", fs::perms::owner_all);
+  std::vector<std::string> env = kFastEnv;
+  env.push_back("PATH=" + bin.string() + ":/usr/bin:/bin");
+  fs::path file = Use("gpus.flow");
+  Result r = Flow({"run", file.string(), "--cpus", "4"}, {}, 60, env);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  EXPECT_THAT(ReadFile(work_ / "both.txt"), AnyOf("0,1\n", "1,0\n"));
+
+  // No nvidia-smi: no GPUs, so the two-GPU stage can never run.
+  env.back() = "PATH=/usr/bin:/bin";
+  Result none = Flow({"run", file.string(), "--cpus", "4"}, {}, 60, env);
+  EXPECT_NE(none.code, 0) << none.Describe();
+  EXPECT_THAT(none.err + none.out, HasSubstr("gpus")) << none.Describe();
+}
+
 TEST_F(RunE2E, StageAskingExactlyTheMemoryCapacityFits) {
   // memory: 4GB in a .flow file and --memory 4GB are the same size (4 x 2^30 bytes).
   fs::path file = Use("too_big_memory.flow");
