@@ -645,8 +645,11 @@ RunSummary Engine::Run() {
   for (uint32_t id : top_gates_) Wire(id);
   for (uint32_t id : top_maps_) Wire(id);
   for (uint32_t id : top_nodes_) Wire(id);
+  // From here on the run store writes behind (the writer thread), the
+  // pending rows of every instance first.
+  store_.SetGrouping(!opt_.dry_run);
+  store_.SetBackground(!opt_.dry_run);
   if (!opt_.dry_run) {
-    store_.Begin();
     for (uint32_t id : top_nodes_) Record(id);
     FlushRecords();
     store_.Commit();
@@ -665,8 +668,6 @@ RunSummary Engine::Run() {
     FlushRecords();
     store_.Commit();
   };
-  store_.SetGrouping(!opt_.dry_run);
-  store_.SetBackground(!opt_.dry_run);
   int interrupts = InterruptCount();
   bool drained_queue = false;
   for (;;) {
