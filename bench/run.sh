@@ -18,7 +18,9 @@
 #    and .ninja_deps for ninja and make), and the ways take turns run by run,
 #    so a change of load on this shared machine hits them alike. Prints the
 #    median wall time of RUNS runs (default 5), ms per stage, peak memory, and
-#    the ratios flow/make and flow/ninja.
+#    the ratios flow/make and flow/ninja: of the medians, and run by run
+#    (median and range of the ratios of runs taken in turn, which a change
+#    of load on the machine hits alike).
 # 2. Scheduling: SLEEP_N (160) stages that sleep 0.05-0.3 s, a few 1-2 s on
 #    one path, for each shape of SLEEP_SHAPES and each seed of SLEEP_SEEDS;
 #    one run of flow (dag.flow), ninja and make per seed. Prints each makespan
@@ -112,6 +114,13 @@ run_once() {
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 mean() { printf '%s\n' $1 | awk '{s += $1} END {if (NR) printf "%.2f", s / NR; else printf "-"}'; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || printf -- '-'; }
+# Ratios run by run (the ways take turns, so run i of one way and run i of
+# another had about the same load): their median and range.
+paired() {
+  [ "$(wc -w <<<"$1")" -eq "$(wc -w <<<"$2")" ] || { printf -- '-'; return; }
+  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{print $1 / $2}' | sort -g |
+    awk '{a[NR]=$1} END {if (NR) printf "%.2f (%.2f-%.2f)", a[int((NR+1)/2)], a[1], a[NR]}'
+}
 
 # A fresh state for each tool, and what a good run leaves behind.
 flow_prepare='rm -rf .flow'
@@ -175,6 +184,14 @@ for shape in $shapes; do
     done
   done
   [ -n "$line" ] && echo "  ratios:$line"
+  line=
+  for f in flow plan; do
+    for base in make ninja; do
+      [ -n "${walls[$shape.$f]:-}" ] && [ -n "${walls[$shape.$base]:-}" ] &&
+        line+="  $f/$base $(paired "${walls[$shape.$f]}" "${walls[$shape.$base]}")"
+    done
+  done
+  [ -n "$line" ] && echo "  run by run, median (range):$line"
 done
 fi
 
