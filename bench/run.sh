@@ -176,22 +176,15 @@ for shape in $shapes; do
     printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s)\n' \
       "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" "${walls[$k]% }"
   done
-  line=
+  line= by_run=
   for f in flow plan; do
     for base in make ninja; do
-      [ -n "${summary[$shape.$f]:-}" ] && [ -n "${summary[$shape.$base]:-}" ] &&
-        line+="  $f/$base $(ratio "${summary[$shape.$f]}" "${summary[$shape.$base]}")"
+      [ -n "${summary[$shape.$f]:-}" ] && [ -n "${summary[$shape.$base]:-}" ] || continue
+      line+="  $f/$base $(ratio "${summary[$shape.$f]}" "${summary[$shape.$base]}")"
+      by_run+="  $f/$base $(paired "${walls[$shape.$f]}" "${walls[$shape.$base]}")"
     done
   done
-  [ -n "$line" ] && echo "  ratios:$line"
-  line=
-  for f in flow plan; do
-    for base in make ninja; do
-      [ -n "${walls[$shape.$f]:-}" ] && [ -n "${walls[$shape.$base]:-}" ] &&
-        line+="  $f/$base $(paired "${walls[$shape.$f]}" "${walls[$shape.$base]}")"
-    done
-  done
-  [ -n "$line" ] && echo "  run by run, median (range):$line"
+  [ -n "$line" ] && echo "  ratios:$line" && echo "  run by run, median (range):$by_run"
 done
 fi
 
