@@ -89,12 +89,7 @@ std::vector<int> DefaultGpus() {
     return ids;
   }
   // Only when nvidia-smi is there: popen starts a shell either way.
-  bool have_smi = false;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
-  for (std::string dir; !have_smi && std::getline(dirs, dir, ':');)
-    have_smi = access(((dir.empty() ? "." : dir) + "/nvidia-smi").c_str(), X_OK) == 0;
-  if (!have_smi) return ids;
+  if (FindInPath("nvidia-smi").empty()) return ids;
   if (FILE* p = popen("nvidia-smi -L 2>/dev/null", "r")) {
     char line[512];
     int n = 0;

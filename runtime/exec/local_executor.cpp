@@ -43,9 +43,7 @@ void AppendToFile(const std::string& path, const std::string& text) {
   [[maybe_unused]] ssize_t n = write(fd, text.data(), text.size());
   close(fd);
 }
-}  // namespace
 
-namespace {
 // A launch failure as a shell would word it: 127 when the program is not
 // there, 126 when it cannot be run (or its working folder cannot be entered).
 void DescribeLaunchError(int err, const std::string& program, const std::string& cwd, Spawned::Step step,
@@ -70,27 +68,13 @@ void DescribeLaunchError(int err, const std::string& program, const std::string&
 }  // namespace
 
 std::string LocalExecutor::Resolve(const std::string& program) {
-  if (program.find('/') != std::string::npos) return program;
   // PATH is searched once per program name, not once per job. A name that
   // was not found is searched again the next time: it may have been
   // installed since (by an earlier stage, or before a retry).
   auto found = resolved_.find(program);
   if (found != resolved_.end()) return found->second;
-  std::string hit;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (size_t b = 0; b <= dirs.size();) {
-    size_t e = dirs.find(':', b);
-    if (e == std::string::npos) e = dirs.size();
-    std::string cand = (e == b ? std::string(".") : dirs.substr(b, e - b)) + "/" + program;
-    struct stat st;
-    if (access(cand.c_str(), X_OK) == 0 && stat(cand.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
-      hit = cand;
-      break;
-    }
-    b = e + 1;
-  }
-  if (!hit.empty()) resolved_.emplace(program, hit);
+  std::string hit = FindInPath(program);
+  if (!hit.empty() && hit != program) resolved_.emplace(program, hit);
   return hit;
 }
 
@@ -104,7 +88,8 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     return std::string("cannot create a pipe: ") + std::strerror(errno);
   }
   SpawnRequest req;
-  req.path = Resolve(spec.argv[0]);
+  std::string path = Resolve(spec.argv[0]);
+  req.path = path;
   req.argv = spec.argv;
   req.env = spec.env;
   req.cwd = spec.cwd;

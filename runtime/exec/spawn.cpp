@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -204,9 +205,10 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   auto** argv = reinterpret_cast<char**>(block.get() + sizeof(Spawned::Block));
   char** envp = argv + req.argv.size() + 1;
   char* text = reinterpret_cast<char*>(envp + req.env.size() + 1);
-  auto put = [&](const std::string& s) {
+  auto put = [&](std::string_view s) {
     char* at = text;
-    std::memcpy(text, s.c_str(), s.size() + 1);
+    std::memcpy(text, s.data(), s.size());
+    text[s.size()] = '\0';
     text += s.size() + 1;
     return at;
   };
@@ -284,6 +286,21 @@ bool RequestShortSlice() {
 #else
   return false;
 #endif
+}
+
+std::string FindInPath(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t b = 0; b <= dirs.size();) {
+    size_t e = dirs.find(':', b);
+    if (e == std::string::npos) e = dirs.size();
+    std::string cand = (e == b ? std::string(".") : dirs.substr(b, e - b)) + "/" + program;
+    struct stat st;
+    if (access(cand.c_str(), X_OK) == 0 && stat(cand.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return cand;
+    b = e + 1;
+  }
+  return {};
 }
 
 const char* SpawnMethod() { return UseClone() ? "clone" : "posix_spawn"; }

@@ -17,15 +17,19 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace flow::rt {
 
+// What Spawn copies into the child's block (so the caller's strings need
+// not outlive the call).
 struct SpawnRequest {
-  std::string path;  // the program to exec: a path (with a '/'), already searched in PATH
-  std::vector<std::string> argv, env;
-  std::string cwd;          // "" = flow's own
+  std::string_view path;  // the program to exec: a path (with a '/'), already searched in PATH
+  std::span<const std::string> argv, env;
+  std::string_view cwd;     // "" = flow's own
   int stdout_fd = -1;       // dup'ed to 1 in the child
   int stderr_fd = -1;       // dup'ed to 2 in the child
 };
@@ -72,6 +76,10 @@ void EnsureStandardFds();
 /// them). Does nothing where the kernel does not support it. Returns
 /// whether the kernel took it.
 bool RequestShortSlice();
+
+/// The path of `program` in PATH (the first executable file of that name),
+/// "" when there is none; `program` itself when it holds a '/'.
+std::string FindInPath(const std::string& program);
 
 /// "clone" or "posix_spawn": how Spawn starts children in this process.
 const char* SpawnMethod();
