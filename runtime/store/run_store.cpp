@@ -94,6 +94,10 @@ void RunStore::SetBackground(bool on) {
       Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM cache)");
       cache_was_empty_ = s.Step() && s.Int(0) == 0;
     }
+    {
+      Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM file_hashes)");
+      hashes_were_empty_ = s.Step() && s.Int(0) == 0;
+    }
     writer_ = std::move(writer);
     stop_ = false;
     background_ = true;
@@ -322,6 +326,7 @@ void RunStore::DropCache(const std::string& key) {
 
 std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
   if (auto it = file_hash_memo_.find(path); it != file_hash_memo_.end()) return it->second;
+  if (background_ && hashes_were_empty_) return std::nullopt;  // all this run put is in the memo
   Stmt& s = st_->find_hash;
   s.Bind(1, path);
   std::optional<FileHashRow> out;

@@ -187,6 +187,7 @@ class RunStore {
   // SQLite only for a key in neither.
   std::unordered_map<std::string, std::optional<CacheRow>> cache_overlay_;
   bool cache_was_empty_ = false;
+  bool hashes_were_empty_ = false;  // the same for file_hashes (FindFileHash)
   std::unordered_map<std::string, FileHashRow> file_hash_memo_;  // in front of file_hashes
   double tx_since_ = 0;
 };
