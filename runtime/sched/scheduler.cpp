@@ -171,21 +171,10 @@ void Scheduler::Drop(uint32_t id) {
 std::optional<double> ParseSize(const std::string& text) {
   // The language's size units, plus plain bytes and the K/M/G/T shorthands
   // that command lines use (--memory 16G).
-  static constexpr UnitTable kUnits[] = {{"", 1},
-                                         {"B", 1},
-                                         {"KB", 1024.},
-                                         {"MB", 1048576.},
-                                         {"GB", 1073741824.},
-                                         {"TB", 1099511627776.},
-                                         {"KiB", 1024.},
-                                         {"MiB", 1048576.},
-                                         {"GiB", 1073741824.},
-                                         {"TiB", 1099511627776.},
-                                         {"K", 1024.},
-                                         {"M", 1048576.},
-                                         {"G", 1073741824.},
-                                         {"T", 1099511627776.}};
-  return ParseWithUnit(text, kUnits);
+  static constexpr UnitTable kShorthands[] = {
+      {"", 1}, {"K", 1024.}, {"M", 1048576.}, {"G", 1073741824.}, {"T", 1099511627776.}};
+  if (auto v = ParseWithUnit(text, kSizeUnits)) return v;
+  return ParseWithUnit(text, kShorthands);
 }
 
 std::string FormatBytes(double b) {
