@@ -660,9 +660,6 @@ RunSummary Engine::Run() {
   // due. A crash loses at most the last 100 ms of records, never an output:
   // an output folder without its record is made again by the next run.
   constexpr double kCommitEvery = 0.1;
-  auto steady = [] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  };
   auto commit = [&] {
     if (opt_.dry_run) return;
     FlushRecords();
@@ -715,7 +712,7 @@ RunSummary Engine::Run() {
     if (!retries_.empty()) wait = std::min(wait, std::max(0.0, retries_.begin()->first - Now()));
     if (progress_ && progress_->live()) wait = std::min(wait, 0.25);
     if (double since = store_.in_tx_since(); since >= 0) {
-      double left = since + kCommitEvery - steady();
+      double left = since + kCommitEvery - SteadyNow();
       if (left <= 0)
         commit();
       else
@@ -734,7 +731,7 @@ RunSummary Engine::Run() {
       for (auto& c : more) done.push_back(std::move(c));
       StartEarly(done, from);
     }
-    if (double since = store_.in_tx_since(); since >= 0 && steady() - since >= kCommitEvery) commit();
+    if (double since = store_.in_tx_since(); since >= 0 && SteadyNow() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
   commit();

@@ -11,6 +11,10 @@ double WallNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+double SteadyNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 namespace {
 
 const char* kSchema = R"sql(
@@ -74,11 +78,6 @@ RunStore::~RunStore() {
   st_.reset();
 }
 
-namespace {
-double SteadyNow() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 void RunStore::SetBackground(bool on) {
   if (on == background_) return;
@@ -184,7 +183,7 @@ void RunStore::Begin() {
   if (in_tx_ || background_) return;
   db_.Exec("BEGIN IMMEDIATE");
   in_tx_ = true;
-  tx_since_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  tx_since_ = SteadyNow();
 }
 
 void RunStore::Commit() {

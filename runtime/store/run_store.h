@@ -24,6 +24,8 @@ namespace flow::rt {
 
 /// Seconds since the epoch, with sub-second precision.
 double WallNow();
+/// Seconds on the steady clock: the clock of in_tx_since().
+double SteadyNow();
 
 struct RunRow {
   int64_t id = 0;
