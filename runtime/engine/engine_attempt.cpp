@@ -61,6 +61,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   spec.cwd = opt_.project_dir;
   spec.stdout_path = Abs(it.stdout_path);
   spec.stderr_path = Abs(it.stderr_path);
+  spec.scratch_dir = Abs(tmp_roots_[0].path);
   spec.timeout_ms = stage.timeout_ms;
   Demand d = DemandOf(stage);
   spec.reservation = {d.cpus, static_cast<int64_t>(d.memory_bytes), gpus};

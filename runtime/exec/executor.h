@@ -29,6 +29,10 @@ struct LaunchSpec {
   std::vector<std::string> env;   // the whole environment, NAME=VALUE
   std::string cwd;
   std::string stdout_path, stderr_path;
+  // A folder the executor may keep its own working files in (the local
+  // executor's spool files, below), on the same filesystem as the log
+  // paths. Empty: the folder of stdout_path.
+  std::string scratch_dir;
   std::optional<int64_t> timeout_ms;
   Reservation reservation;
 };

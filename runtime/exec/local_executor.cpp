@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -23,20 +22,62 @@ LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), 
   RequestShortSlice();
 }
 
-LocalExecutor::~LocalExecutor() { KillAll(); }
+LocalExecutor::~LocalExecutor() {
+  KillAll();
+  for (auto& [dir, spools] : free_spools_)
+    for (Spool& s : spools) {
+      close(s.fd);
+      unlink(s.path.c_str());
+    }
+}
+
+size_t LocalExecutor::SpoolFiles() const {
+  size_t n = 0;
+  for (const auto& [dir, spools] : free_spools_) n += spools.size();
+  return n;
+}
 
 void LocalExecutor::KillAll() {
   for (auto& [pid, job] : jobs_) kill(-pid, SIGKILL);
   for (auto& [pid, job] : jobs_) {
     int status;
     waitpid(pid, &status, 0);
-    CloseStreams(job);
+    Finish(job.scratch, job.out);
+    Finish(job.scratch, job.err);
   }
   jobs_.clear();
   pid_of_.clear();
 }
 
 namespace {
+bool CopyFile(int from, const std::string& to) {
+  int fd = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  off_t off = 0;
+  bool ok = true;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = pread(from, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    off += n;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(fd, buf + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        ok = false;
+        break;
+      }
+      done += w;
+    }
+    if (!ok) break;
+  }
+  return close(fd) == 0 && ok;
+}
+
 void AppendToFile(const std::string& path, const std::string& text) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
@@ -78,35 +119,91 @@ std::string LocalExecutor::Resolve(const std::string& program) {
   return hit;
 }
 
+bool LocalExecutor::TakeSpool(const std::string& dir, Spool& spool, std::string& error) {
+  auto& free = free_spools_[dir];
+  if (!free.empty()) {
+    spool = std::move(free.back());
+    free.pop_back();
+    return true;
+  }
+  spool.path = dir + "/spool." + std::to_string(getpid()) + "." + std::to_string(spools_made_++);
+  spool.fd = open(spool.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (spool.fd >= 0) return true;
+  error = "cannot create " + spool.path + ": " + std::strerror(errno);
+  return false;
+}
+
+void LocalExecutor::GiveBack(const std::string& dir, Spool& spool) {
+  if (spool.fd >= 0) free_spools_[dir].push_back(std::move(spool));
+  spool = {};
+}
+
+// A job that has run kPublishAfter: its log files get their names now.
+void LocalExecutor::Publish(Stream& s) {
+  if (s.published || s.spool.fd < 0) return;
+  if (rename(s.spool.path.c_str(), s.path.c_str()) == 0) s.published = true;
+  // Otherwise (another filesystem) the output is copied when the job ends.
+}
+
+// The job is over: its output goes to its log file, and an empty spool goes
+// back to the pool.
+void LocalExecutor::Finish(const std::string& dir, Stream& s) {
+  if (s.spool.fd < 0) return;
+  struct stat st;
+  bool empty = fstat(s.spool.fd, &st) == 0 && st.st_size == 0;
+  if (s.published) {
+    if (empty) unlink(s.path.c_str());
+    close(s.spool.fd);
+    s.spool = {};
+    return;
+  }
+  if (empty) return GiveBack(dir, s.spool);
+  if (rename(s.spool.path.c_str(), s.path.c_str()) == 0) {
+    close(s.spool.fd);
+    s.spool = {};
+    return;
+  }
+  // rename(2) cannot reach the log's folder: copy, and keep the spool.
+  if (!CopyFile(s.spool.fd, s.path))
+    AppendToFile(s.path, "\nflow: this log is incomplete: copying it from " + s.spool.path + " failed: " +
+                             std::strerror(errno) + "\n");
+  if (ftruncate(s.spool.fd, 0) == 0) return GiveBack(dir, s.spool);
+  close(s.spool.fd);
+  s.spool = {};
+}
+
 std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec) {
   if (spec.argv.empty()) return std::string("empty command");
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return std::string("cannot create a pipe: ") + std::strerror(errno);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return std::string("cannot create a pipe: ") + std::strerror(errno);
+  Job job;
+  job.scratch = spec.scratch_dir;
+  if (job.scratch.empty()) {
+    size_t slash = spec.stdout_path.rfind('/');
+    job.scratch = slash == std::string::npos ? "." : slash == 0 ? "/" : spec.stdout_path.substr(0, slash);
   }
+  std::string error;
+  if (!TakeSpool(job.scratch, job.out.spool, error)) return error;
+  if (!TakeSpool(job.scratch, job.err.spool, error)) {
+    GiveBack(job.scratch, job.out.spool);
+    return error;
+  }
+  job.out.path = spec.stdout_path;
+  job.err.path = spec.stderr_path;
   SpawnRequest req;
   std::string path = Resolve(spec.argv[0]);
   req.path = path;
   req.argv = spec.argv;
   req.env = spec.env;
   req.cwd = spec.cwd;
-  req.stdout_fd = out_pipe[1];
-  req.stderr_fd = err_pipe[1];
+  req.stdout_fd = job.out.spool.fd;
+  req.stderr_fd = job.err.spool.fd;
 
   auto start = Clock::now();
   double started_at = WallNow();
-  Spawned proc;
-  int rc = Spawn(req, proc);
-  pid_t pid = proc.pid();
-  close(out_pipe[1]);
-  close(err_pipe[1]);
+  int rc = Spawn(req, job.proc);
   uint64_t id = next_id_++;
   if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
+    GiveBack(job.scratch, job.out.spool);
+    GiveBack(job.scratch, job.err.spool);
     // The job failed before its program ran: report it like a shell would,
     // in the job's stderr log, as a completion of the next Poll.
     Completion c;
@@ -120,63 +217,17 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
     ready_.push_back(std::move(c));
     return id;
   }
-  Job job;
+  pid_t pid = job.proc.pid();
   job.id = id;
   job.pid = pid;
   job.start = start;
   job.started_at = started_at;
-  job.proc = std::move(proc);
   job.program = spec.argv[0];
   job.cwd = spec.cwd;
-  job.out = {out_pipe[0], -1, spec.stdout_path};
-  job.err = {err_pipe[0], -1, spec.stderr_path};
-  fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
-  fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
-  pipe_owner_[out_pipe[0]] = {pid, false};
-  pipe_owner_[err_pipe[0]] = {pid, true};
   if (spec.timeout_ms) job.deadline = start + std::chrono::milliseconds(*spec.timeout_ms);
   jobs_.emplace(pid, std::move(job));
   pid_of_[id] = pid;
   return id;
-}
-
-// Moves what a pipe holds to its log file. `to_eof`: the job is over, so
-// read until the writers are gone (its process group was killed; a
-// process that escaped the group cannot hold flow up: reading stops when the
-// pipe is empty).
-void LocalExecutor::Drain(Job::Stream& s, bool to_eof) {
-  if (s.pipe < 0) return;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(s.pipe, buf, sizeof buf);
-    if (n > 0) {
-      if (s.file < 0) s.file = open(s.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (s.file >= 0) {
-        ssize_t off = 0;
-        while (off < n) {
-          ssize_t w = write(s.file, buf + off, n - off);
-          if (w <= 0) break;
-          off += w;
-        }
-      }
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0 || to_eof) {  // end of file, or nothing more now and the job is over
-      pipe_owner_.erase(s.pipe);
-      close(s.pipe);
-      s.pipe = -1;
-    }
-    return;
-  }
-}
-
-void LocalExecutor::CloseStreams(Job& job) {
-  Drain(job.out, true);
-  Drain(job.err, true);
-  if (job.out.file >= 0) close(job.out.file);
-  if (job.err.file >= 0) close(job.err.file);
-  job.out.file = job.err.file = -1;
 }
 
 void LocalExecutor::Cancel(uint64_t id) {
@@ -200,7 +251,8 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     Job& job = it->second;
     // Whatever the command left running in its group goes with it.
     kill(-pid, SIGKILL);
-    CloseStreams(job);
+    Finish(job.scratch, job.out);
+    Finish(job.scratch, job.err);
     Completion c;
     c.job = job.id;
     c.started_at = job.started_at;
@@ -257,45 +309,23 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
     Timers(now);
     if (!out.empty() || now >= until || InterruptCount() != interrupts) return out;
     // Sleep until a signal (a child exited, Ctrl-C) or the next timer.
-    // A job's pipes are watched only once it has run kWatchAfter: most jobs
-    // are over by then, and their output (up to a pipe's 64 KB) is read
-    // when they are reaped, so they cost no wake-up of their own (the end
-    // of the pipes comes just before SIGCHLD, each a wake-up). A short job
-    // that writes more waits until it is watched.
-    constexpr auto kWatchAfter = std::chrono::milliseconds(20);
     auto wake = until;
-    std::vector<struct pollfd> fds = {{signal_fd_, POLLIN, 0}};
     for (auto& [pid, job] : jobs_) {
       if (job.deadline && !job.timed_out && !job.cancelled) wake = std::min(wake, *job.deadline);
       if (job.kill_at) wake = std::min(wake, *job.kill_at);
-      if (job.out.pipe < 0 && job.err.pipe < 0) continue;
-      if (now < job.start + kWatchAfter) {
-        wake = std::min(wake, job.start + kWatchAfter);
-        continue;
+      if (!job.publish_done) {
+        if (now >= job.start + kPublishAfter) {
+          Publish(job.out);
+          Publish(job.err);
+          job.publish_done = true;
+        } else {
+          wake = std::min(wake, job.start + kPublishAfter);
+        }
       }
-      for (int fd : {job.out.pipe, job.err.pipe})
-        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
-    int rc = poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
-    if (rc <= 0) continue;
-    if (fds[0].revents) DrainSignalPipe();
-    bool closing = false;
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (!fds[i].revents) continue;
-      auto owner = pipe_owner_.find(fds[i].fd);
-      if (owner == pipe_owner_.end()) continue;
-      auto job = jobs_.find(owner->second.first);
-      if (job == jobs_.end()) continue;
-      Job& j = job->second;
-      Drain(owner->second.second ? j.err : j.out, false);
-      if (j.out.pipe < 0 && j.err.pipe < 0 && !j.yielded) closing = j.yielded = true;
-    }
-    // A job whose stdout and stderr just closed is almost always exiting,
-    // on the cpu this wake-up brought flow to: yield it that cpu once so it
-    // can finish and be reaped now, rather than sleep until its SIGCHLD
-    // wakes flow again (possibly onto the other, busy cpu).
-    if (closing) sched_yield();
+    struct pollfd fd = {signal_fd_, POLLIN, 0};
+    if (poll(&fd, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30))) > 0) DrainSignalPipe();
   }
 }
 

@@ -9,6 +9,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "exec/executor.h"
 #include "exec/spawn.h"
@@ -25,12 +26,35 @@ class LocalExecutor : public Executor {
   std::vector<Completion> Poll(double max_wait_s) override;
   void Cancel(uint64_t job) override;
   size_t Running() const override { return jobs_.size(); }
+  /// The empty spool files kept open for the next jobs (see Spool).
+  size_t SpoolFiles() const;
   /// Kills every job's process group at once (SIGKILL), for when flow
   /// itself must stop now.
   void KillAll();
 
  private:
   using Clock = std::chrono::steady_clock;
+  // stdout and stderr go straight to files, not through pipes: flow is
+  // never woken by a job's output and spends no system call on it. A job
+  // writes into spool files of the scratch folder (LaunchSpec::scratch_dir),
+  // which the next job reuses as long as they stay empty, so a silent
+  // command (most stages) creates no file: on ext4 a new inode costs about
+  // as much as starting a process. When the job ends, a spool that holds
+  // output is renamed to its log path (copied when rename cannot reach it),
+  // and a fresh spool takes its place. A job still running after
+  // kPublishAfter has its spools renamed to its log paths at once (its
+  // descriptors follow the file), so its output can be read while it runs;
+  // a log that is still empty when it ends is removed.
+  static constexpr std::chrono::milliseconds kPublishAfter{1000};
+  struct Spool {
+    int fd = -1;
+    std::string path;
+  };
+  struct Stream {
+    Spool spool;
+    std::string path;  // the log file
+    bool published = false;
+  };
   struct Job {
     uint64_t id;
     pid_t pid;
@@ -39,20 +63,15 @@ class LocalExecutor : public Executor {
     std::optional<Clock::time_point> deadline;  // timeout
     std::optional<Clock::time_point> kill_at;   // SIGKILL after SIGTERM
     bool timed_out = false, cancelled = false;
-    bool yielded = false;  // once its streams closed (see Poll)
+    bool publish_done = false;  // Publish was tried (kPublishAfter)
     Spawned proc;  // kept until reaped: the child may still read it
-    std::string program, cwd;
-    // stdout and stderr come through pipes and go to their log files, which
-    // are created when the first byte arrives (a silent command creates no
-    // file: on ext4 each new inode costs as much as starting the process).
-    struct Stream {
-      int pipe = -1;
-      int file = -1;
-      std::string path;
-    } out, err;
+    std::string program, cwd, scratch;
+    Stream out, err;
   };
-  void Drain(Job::Stream& s, bool to_eof);
-  void CloseStreams(Job& job);
+  bool TakeSpool(const std::string& dir, Spool& spool, std::string& error);
+  void GiveBack(const std::string& dir, Spool& spool);
+  static void Publish(Stream& s);
+  void Finish(const std::string& dir, Stream& s);
   void Reap(std::vector<Completion>& out);
   void Timers(Clock::time_point now);
   std::string Resolve(const std::string& program);  // "" when not found in PATH
@@ -61,7 +80,8 @@ class LocalExecutor : public Executor {
   int signal_fd_;
   uint64_t next_id_ = 1;
   std::unordered_map<pid_t, Job> jobs_;
-  std::unordered_map<int, std::pair<pid_t, bool>> pipe_owner_;  // pipe fd -> (job pid, is stderr)
+  std::unordered_map<std::string, std::vector<Spool>> free_spools_;  // scratch folder -> empty spools
+  uint64_t spools_made_ = 0;
   std::unordered_map<uint64_t, pid_t> pid_of_;
   std::deque<Completion> ready_;  // launch failures, reported by the next Poll
   std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH (found ones only)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The local executor (runtime/exec/local_executor): real processes, each in
-// its own process group, with stdout and stderr in files; exit codes, a
+// its own process group, with stdout and stderr in files (through spool
+// files: silent jobs create none, long jobs' logs are readable while they
+// run, another filesystem gets a copy); exit codes, a
 // death by signal, a program that is not found, timeouts (also of a process
 // that ignores SIGTERM), Cancel, leftover children, and the usage numbers
 // from wait4; then, for each of the two ways exec/spawn.cpp starts a job
@@ -170,6 +172,129 @@ TEST_F(LocalExecutorTest, LargeOutputIsNotLost) {
   EXPECT_EQ(out.size(), 3000000u);
   EXPECT_EQ(out.find_first_not_of('x'), std::string::npos);
   EXPECT_EQ(err.size(), 200000u);
+}
+
+// Names in `dir` (not recursive).
+std::set<std::string> Names(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+TEST_F(LocalExecutorTest, SilentJobsCreateNoLogFilesAndShareTheirSpools) {
+  fs::create_directory(dir_ + "/scratch");
+  LocalExecutor ex;
+  std::set<std::string> scratch;
+  for (int i = 0; i < 20; ++i) {
+    LaunchSpec s = Spec({"true"}, "quiet" + std::to_string(i));
+    s.scratch_dir = dir_ + "/scratch";
+    Completion c = WaitFor(ex, Submit(ex, s));
+    EXPECT_EQ(c.kind, Completion::Exited);
+    EXPECT_FALSE(fs::exists(s.stdout_path)) << i;
+    EXPECT_FALSE(fs::exists(s.stderr_path)) << i;
+    // The same two spool files, job after job.
+    if (i == 0) scratch = Names(dir_ + "/scratch");
+    EXPECT_EQ(Names(dir_ + "/scratch"), scratch) << i;
+  }
+  EXPECT_EQ(scratch.size(), 2u);
+  EXPECT_EQ(ex.SpoolFiles(), 2u);
+  // A job that writes gets its output under its log paths; the spools that
+  // became logs are replaced by fresh ones, which start empty.
+  LaunchSpec loud = Sh("echo out; echo err >&2", "loud");
+  loud.scratch_dir = dir_ + "/scratch";
+  EXPECT_EQ(WaitFor(ex, Submit(ex, loud)).exit_code, 0);
+  EXPECT_EQ(ReadFile(loud.stdout_path), "out\n");
+  EXPECT_EQ(ReadFile(loud.stderr_path), "err\n");
+  LaunchSpec next = Sh("echo next", "next");
+  next.scratch_dir = dir_ + "/scratch";
+  EXPECT_EQ(WaitFor(ex, Submit(ex, next)).exit_code, 0);
+  EXPECT_EQ(ReadFile(next.stdout_path), "next\n");
+  EXPECT_FALSE(fs::exists(next.stderr_path));
+}
+
+TEST_F(LocalExecutorTest, SpoolFilesAreRemovedWithTheExecutor) {
+  fs::create_directory(dir_ + "/scratch");
+  {
+    LocalExecutor ex;
+    for (const char* name : {"a", "b"}) {
+      LaunchSpec s = Sh("exit 0", name);
+      s.scratch_dir = dir_ + "/scratch";
+      WaitFor(ex, Submit(ex, s));
+    }
+    EXPECT_FALSE(Names(dir_ + "/scratch").empty());
+  }
+  EXPECT_TRUE(Names(dir_ + "/scratch").empty());
+}
+
+TEST_F(LocalExecutorTest, WithoutAScratchFolderSpoolsSitBesideTheLogs) {
+  LocalExecutor ex;
+  LaunchSpec s = Sh("echo hi", "beside");
+  Completion c = WaitFor(ex, Submit(ex, s));
+  EXPECT_EQ(c.exit_code, 0);
+  EXPECT_EQ(ReadFile(s.stdout_path), "hi\n");
+}
+
+TEST_F(LocalExecutorTest, OutputOfALongJobCanBeReadWhileItRuns) {
+  LocalExecutor ex;
+  LaunchSpec s = Sh("echo started; echo warming >&2; sleep 3; echo done", "long");
+  LaunchSpec quiet = Sh("sleep 2", "quiet");
+  uint64_t id = Submit(ex, s), qid = Submit(ex, quiet);
+  // Before kPublishAfter its output is in the spool; after, under its log
+  // path, while it still runs.
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+  std::map<uint64_t, Completion> done;
+  while (std::chrono::steady_clock::now() < until)
+    for (auto& c : ex.Poll(0.1)) done[c.job] = c;
+  EXPECT_EQ(done.count(id), 0u) << "the long job ended too soon for this test";
+  EXPECT_EQ(ReadFile(s.stdout_path), "started\n");
+  EXPECT_EQ(ReadFile(s.stderr_path), "warming\n");
+  Completion c = done.count(id) ? done[id] : WaitFor(ex, id);
+  EXPECT_EQ(c.exit_code, 0);
+  EXPECT_EQ(ReadFile(s.stdout_path), "started\ndone\n");
+  // The quiet job ran past kPublishAfter too: its empty logs are gone.
+  if (!done.count(qid)) WaitFor(ex, qid);
+  EXPECT_FALSE(fs::exists(quiet.stdout_path));
+  EXPECT_FALSE(fs::exists(quiet.stderr_path));
+}
+
+TEST_F(LocalExecutorTest, OutputIsCopiedWhenTheScratchFolderIsOnAnotherFilesystem) {
+  char tmpl[] = "/dev/shm/flow_exec_scratch.XXXXXX";
+  if (!mkdtemp(tmpl)) GTEST_SKIP() << "no /dev/shm to hold a scratch folder";
+  std::string scratch = tmpl;
+  struct stat a, b;
+  if (stat(scratch.c_str(), &a) != 0 || stat(dir_.c_str(), &b) != 0 || a.st_dev == b.st_dev) {
+    fs::remove_all(scratch);
+    GTEST_SKIP() << "/dev/shm and " << dir_ << " are one filesystem: rename would work, nothing to test";
+  }
+  {
+    LocalExecutor ex;
+    for (int i = 0; i < 3; ++i) {
+      LaunchSpec s = Sh("echo line " + std::to_string(i) + "; echo e" + std::to_string(i) + " >&2; sleep " +
+                            (i == 1 ? "1.3" : "0"),
+                        "job" + std::to_string(i));
+      s.scratch_dir = scratch;
+      Completion c = WaitFor(ex, Submit(ex, s));
+      EXPECT_EQ(c.exit_code, 0) << i;
+      // Each log holds its own job's output only: the spool was emptied
+      // after the copy, before the next job wrote to it.
+      EXPECT_EQ(ReadFile(s.stdout_path), "line " + std::to_string(i) + "\n") << i;
+      EXPECT_EQ(ReadFile(s.stderr_path), "e" + std::to_string(i) + "\n") << i;
+    }
+    EXPECT_EQ(ex.SpoolFiles(), 2u);
+  }
+  EXPECT_TRUE(Names(scratch).empty());
+  fs::remove_all(scratch);
+}
+
+TEST_F(LocalExecutorTest, AScratchFolderThatCannotHoldFilesFailsTheSubmitWithAMessage) {
+  LocalExecutor ex;
+  LaunchSpec s = Sh("echo never", "x");
+  s.scratch_dir = dir_ + "/no-such-folder";
+  auto r = ex.Submit(s);
+  ASSERT_TRUE(std::holds_alternative<std::string>(r));
+  EXPECT_THAT(std::get<std::string>(r), HasSubstr("cannot create " + s.scratch_dir + "/spool."));
+  EXPECT_THAT(std::get<std::string>(r), HasSubstr("No such file or directory"));
+  EXPECT_EQ(ex.Running(), 0u);
 }
 
 TEST_F(LocalExecutorTest, DeathBySignal) {
@@ -498,7 +623,9 @@ TEST_P(SpawnMethodTest, MissingWorkingFolderFailsCleanly) {
   EXPECT_EQ(ReadFile(s.stderr_path), "flow: " + c.error + "\n");
   EXPECT_FALSE(fs::exists(dir_ + "/ran")) << "the command ran although its folder does not exist";
   EXPECT_EQ(ex.Running(), 0u);
-  EXPECT_EQ(CountOpenFds(), fds);
+  // Nothing open but the two empty spool files the next job will use.
+  EXPECT_EQ(ex.SpoolFiles(), 2u);
+  EXPECT_EQ(CountOpenFds(), fds + 2);
   // The executor goes on as before.
   c = RunOne(Spec({"/bin/sh", "-c", "exit 5"}, "after"));
   EXPECT_EQ(c.kind, Completion::Exited);
@@ -657,7 +784,11 @@ TEST_P(SpawnMethodTest, TwoHundredQuickJobsFourAtATimeCompleteWithoutLeakingFds)
     }
   }
   EXPECT_EQ(ex.Running(), 0u);
-  EXPECT_EQ(CountOpenFds(), fds_before) << "descriptors leaked over 200 jobs";
+  // Open: only the empty spool files kept for the next jobs, two for each
+  // job that ran at once (silent jobs hand theirs on; these all wrote, so
+  // each spool became a log and a fresh one replaced it).
+  EXPECT_LE(ex.SpoolFiles(), static_cast<size_t>(2 * kAtOnce));
+  EXPECT_EQ(CountOpenFds(), fds_before + static_cast<int>(ex.SpoolFiles())) << "descriptors leaked over 200 jobs";
 }
 
 TEST_P(SpawnMethodTest, JobInheritsNoPipeButItsOwnStdoutAndStderr) {
