@@ -264,7 +264,7 @@ void Engine::Wire(uint32_t id) {
     ++items_[id].waiting;
     dep.dependents.push_back(id);
   }
-  if (items_[id].waiting == 0) activate_.push_back(id);
+  if (items_[id].waiting == 0) QueueActivation(id);
 }
 
 // ------------------------------------------------------------------ evaluation
@@ -343,7 +343,7 @@ void Engine::Finish(uint32_t id, bool ok) {
     if (!ok && dep.blocked.empty()) dep.blocked = it.name + (it.st == St::Failed       ? " failed"
                                             : it.st == St::Done ? ": a copy did not succeed"
                                                                 : " did not run");
-    if (--dep.waiting == 0) activate_.push_back(d);
+    if (--dep.waiting == 0) QueueActivation(d);
   }
   if (it.copy >= 0) {
     uint32_t m = copies_[it.copy].map_item;
@@ -357,13 +357,30 @@ void Engine::Finish(uint32_t id, bool ok) {
   }
 }
 
+void Engine::QueueActivation(uint32_t id) {
+  const Item& it = items_[id];
+  activate_.push_back(id);
+  activate_bounds_.insert(it.kind == Kind::Node ? InstanceOf(it).priority_s : HUGE_VAL);
+}
+
 // Activates, in order, everything whose last dependency has finished
-// (activating one may make others ready: they join the queue).
+// (activating one may make others ready: they join the queue). When many
+// became ready at once (the 9,999 successors of a fan-out's root took 80 ms
+// to activate, both cpus idle), what is already queued starts on free cpus
+// on the way, as long as nothing still to be activated could outrank it.
 void Engine::DrainActivations() {
+  constexpr int kLookEvery = 8;
+  int n = 0;
   while (!activate_.empty()) {
     uint32_t id = activate_.front();
     activate_.pop_front();
+    const Item& it = items_[id];
+    activate_bounds_.erase(activate_bounds_.find(it.kind == Kind::Node ? InstanceOf(it).priority_s : HUGE_VAL));
     Activate(id);
+    if (++n % kLookEvery || stopping_ || opt_.dry_run || activate_.empty() || sched_.queued() == 0) continue;
+    double bound = *activate_bounds_.rbegin();
+    if (bound == HUGE_VAL) continue;
+    for (const auto& st : sched_.PickAtLeast(Now(), bound)) Launch(st.task, st.gpu_ids);
   }
 }
 

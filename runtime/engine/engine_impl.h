@@ -161,6 +161,7 @@ class Engine {
   // ---- state changes
   void Finish(uint32_t id, bool ok);
   void DrainActivations();
+  void QueueActivation(uint32_t id);
   void Activate(uint32_t id);
   void ActivateNode(uint32_t id);
   void ActivateGate(uint32_t id);
@@ -206,6 +207,10 @@ class Engine {
   std::vector<Copy> copies_;
   std::vector<uint32_t> top_nodes_, top_gates_, top_maps_;
   std::deque<uint32_t> activate_;
+  // The priority of each item in activate_ (+inf for gates and maps, which
+  // may make anything ready): the highest is what DrainActivations may not
+  // start anything below while it is still to be activated.
+  std::multiset<double> activate_bounds_;
   std::vector<uint32_t> dirty_;  // instances whose rows to write at the next commit
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node

@@ -425,6 +425,40 @@ TEST_F(RunE2E, LongestChainStartsFirst) {
   EXPECT_EQ(MaxOverlap(store.AttemptSpans(s.run)), 1);
 }
 
+// When many instances become ready at once, queued ones start while the rest
+// are still being activated (the cpus would idle otherwise), but never one
+// that an instance still to be activated outranks.
+TEST_F(RunE2E, InstancesReadyAtOnceStartDuringTheirActivationInPriorityOrder) {
+  fs::path file = Use("burst.flow");
+  Result r = Flow({"run", file, "--cpus", "1"});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary s = CheckSummary(r, "succeeded", {.instances = 401, .ran = 401, .failed = 0});
+  auto order = Lines(ReadFile(work_ / "order.log"));
+  ASSERT_EQ(order.size(), 400u);
+  EXPECT_EQ(order[0], "urgent") << "a short instance started while urgent, which outranks it, was not yet activated";
+
+  // In a fan-out of equals (the shorts without urgent), on two cpus, one
+  // starts before the last of the 400 is activated: in the store, the first
+  // start among them comes before the last one became ready.
+  fs::path dir = root_ / "equals";
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "burst.flow");
+    f << "stage root() -> (out: file) {\n  run \"echo root > {out}\"\n}\n"
+         "stage short(prev: file, i: int) {\n  estimate 1s\n  run \"true\"\n}\n"
+         "pipeline main {\n  let r = root()\n  for i in range(400) {\n    short(prev: r.out, i: i)\n  }\n}\n";
+  }
+  r = Flow({"run", (dir / "burst.flow").string(), "--cpus", "2"}, dir);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  Summary e = CheckSummary(r, "succeeded", {.instances = 401, .ran = 401, .failed = 0});
+  RunStore store(Db(dir));
+  std::string run = std::to_string(e.run);
+  double first_start = std::stod(store.Scalar(
+      "SELECT min(started_at) FROM attempts WHERE run_id = ? AND stage = 'short'", {run}));
+  double last_ready = std::stod(store.Scalar(
+      "SELECT max(ready_at) FROM instances WHERE run_id = ? AND stage = 'short'", {run}));
+  EXPECT_LT(first_start, last_ready) << "no short instance started until all 400 were activated";
+}
 
 }  // namespace
 }  // namespace flow::e2e
