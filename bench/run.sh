@@ -14,8 +14,14 @@
 #              compiled once beforehand; that compile time is printed)
 #      ninja   ninja -j2
 #      make    make -j2
-#    Each run starts fresh (.flow/ deleted for flow; the markers, .ninja_log
-#    and .ninja_deps for ninja and make), and the ways take turns run by run,
+#    Each run starts in a fresh folder of its own (a copy of the DAG's
+#    files), after a `sync`, and no run's files are deleted before the script
+#    ends: on ext4 without a journal (this machine's), creating a file skips
+#    every inode of its block group freed in the last 1-6 minutes, one
+#    buffer lookup each, so deleting the 10,000 files of the run before made
+#    each `touch` of the next run pay for them, by an amount that depended
+#    on the order of the runs and on the tool's folders, not on the tool
+#    (docs/performance.md, "ext4"). The ways take turns run by run,
 #    so a change of load on this shared machine hits them alike. Prints the
 #    median wall time of RUNS runs (default 5), ms per stage, peak memory, and
 #    the ratios flow/make and flow/ninja: of the medians, and run by run
@@ -89,14 +95,20 @@ else
 fi
 
 declare -A walls mems failed
-# run_once KEY DIR PREPARE CHECK COMMAND...: runs PREPARE (untimed), then
-# COMMAND under /usr/bin/time in DIR, then CHECK (a shell condition, in DIR,
-# with $n set); appends the wall time and peak memory to walls[KEY], mems[KEY].
-# A failure is printed with the command and its output, and KEY is not run again.
+# run_once KEY SRC PREPARE CHECK COMMAND...: copies the DAG in SRC to a fresh
+# folder, runs PREPARE there (untimed) and `sync`, then COMMAND under
+# /usr/bin/time, then CHECK (a shell condition, in that folder, with $n set);
+# appends the wall time and peak memory to walls[KEY], mems[KEY]. A failure
+# is printed with the command and its output, and KEY is not run again.
+# The folder stays until the script ends (see "fresh folder" above).
+run_seq=0
 run_once() {
-  local key=$1 dir=$2 prepare=$3 check=$4; shift 4
+  local key=$1 src=$2 prepare=$3 check=$4; shift 4
   [ -n "${failed[$key]:-}" ] && return 1
+  local dir=$out/runs/$key.$((++run_seq))
+  mkdir -p "$dir/m" && cp "$src/dag.flow" "$src/Makefile" "$src/build.ninja" "$dir/"
   (cd "$dir" && eval "$prepare")
+  sync
   local rc=0
   (cd "$dir" && /usr/bin/time -f "%e %M" -o "$out/time" "$@" >"$out/stdout" 2>"$out/stderr") || rc=$?
   if [ $rc -eq 0 ] && ! (cd "$dir" && eval "$check"); then rc=check; fi
@@ -122,10 +134,11 @@ paired() {
     awk '{a[NR]=$1} END {if (NR) printf "%.2f (%.2f-%.2f)", a[int((NR+1)/2)], a[1], a[NR]}'
 }
 
-# A fresh state for each tool, and what a good run leaves behind.
-flow_prepare='rm -rf .flow'
+# What each way needs beyond the fresh folder, and what a good run leaves behind.
+flow_prepare=:
+plan_prepare='"$flowc" dag.flow -o dag.plan --no-history >/dev/null'
 flow_check='tail -1 "$out/stderr" | grep -q "succeeded.* $n ran"'
-marker_prepare='rm -rf m .ninja_log .ninja_deps && mkdir m'
+marker_prepare=:
 marker_check='[ "$(ls m | wc -l)" -eq "$n" ]'
 
 declare -A summary
@@ -156,13 +169,12 @@ for shape in $shapes; do
     for key in "${ways[@]}"; do
       case $key in
         flow) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.flow --cpus $cpus --progress none ;;
-        plan) run_once "$shape.$key" "$dir" "$flow_prepare" "$flow_check" "$flow" run dag.plan --cpus $cpus --progress none ;;
+        plan) run_once "$shape.$key" "$dir" "$plan_prepare" "$flow_check" "$flow" run dag.plan --cpus $cpus --progress none ;;
         ninja) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" ninja -j$cpus ;;
         make) run_once "$shape.$key" "$dir" "$marker_prepare" "$marker_check" make -j$cpus ;;
       esac
     done
   done
-  rm -rf "$dir/.flow" "$dir/m"
   echo "$shape${ct:+ (flowc dag.flow -o dag.plan: $ct s)}:"
   for key in "${ways[@]}"; do
     k=$shape.$key
