@@ -91,12 +91,24 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
                                                       {"FLOW_STAGE", it.name},
                                                       {"FLOW_ATTEMPT", std::to_string(it.attempt)},
                                                       {"CUDA_VISIBLE_DEVICES", devices}};
-  spec.env.reserve(use.size() + 4);
-  for (auto& [k, v] : use) {
-    bool replaced = false;
-    for (const auto& [ok, ov] : ours) replaced = replaced || k == ok;
-    if (!replaced) spec.env.push_back(k + "=" + v);
+  auto lines = [&](const std::map<std::string, std::string>& from) {
+    auto out = std::make_shared<std::vector<std::string>>();
+    out->reserve(from.size());
+    for (const auto& [k, v] : from) {
+      bool replaced = false;
+      for (const auto& [ok, ov] : ours) replaced = replaced || k == ok;
+      if (!replaced) out->push_back(k + "=" + v);
+    }
+    return out;
+  };
+  // Without an env block every attempt shares one copy of flow's own.
+  if (!stage.env.empty())
+    spec.base_env = lines(use);
+  else {
+    if (!base_env_lines_) base_env_lines_ = lines(base_env_);
+    spec.base_env = base_env_lines_;
   }
+  spec.env.reserve(4);
   for (const auto& [k, v] : ours) spec.env.push_back(std::string(k) + "=" + v);
 
   it.started_at = WallNow();

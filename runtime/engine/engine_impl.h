@@ -216,6 +216,7 @@ class Engine {
   std::multimap<double, uint32_t> retries_;  // due time -> node
   std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
   std::map<std::string, std::string> base_env_;  // flow's own environment
+  std::shared_ptr<const std::vector<std::string>> base_env_lines_;  // the same as NAME=VALUE, less ours
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists

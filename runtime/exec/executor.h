@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -26,7 +27,10 @@ struct LaunchSpec {
   int attempt = 1;
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
   std::string display;            // the command as a shell would read it
-  std::vector<std::string> env;   // the whole environment, NAME=VALUE
+  // The environment, NAME=VALUE: base_env's entries (when set: shared by
+  // many jobs, so that each need not copy them), then env's.
+  std::shared_ptr<const std::vector<std::string>> base_env;
+  std::vector<std::string> env;
   std::string cwd;
   std::string stdout_path, stderr_path;
   // A folder the executor may keep its own working files in (the local

@@ -192,6 +192,7 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   std::string path = Resolve(spec.argv[0]);
   req.path = path;
   req.argv = spec.argv;
+  if (spec.base_env) req.env_base = *spec.base_env;
   req.env = spec.env;
   req.cwd = spec.cwd;
   req.stdout_fd = job.out.spool.fd;

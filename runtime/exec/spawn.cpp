@@ -198,13 +198,15 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   // One block: the header, the two pointer arrays, then the strings.
   size_t bytes = req.path.size() + 1 + (req.cwd.empty() ? 0 : req.cwd.size() + 1);
   for (const auto& a : req.argv) bytes += a.size() + 1;
+  for (const auto& e : req.env_base) bytes += e.size() + 1;
   for (const auto& e : req.env) bytes += e.size() + 1;
-  size_t pointers = req.argv.size() + 1 + req.env.size() + 1;
+  size_t envs = req.env_base.size() + req.env.size();
+  size_t pointers = req.argv.size() + 1 + envs + 1;
   std::unique_ptr<char[]> block(new char[sizeof(Spawned::Block) + pointers * sizeof(char*) + bytes]);
   auto* b = new (block.get()) Spawned::Block{};
   auto** argv = reinterpret_cast<char**>(block.get() + sizeof(Spawned::Block));
   char** envp = argv + req.argv.size() + 1;
-  char* text = reinterpret_cast<char*>(envp + req.env.size() + 1);
+  char* text = reinterpret_cast<char*>(envp + envs + 1);
   auto put = [&](std::string_view s) {
     char* at = text;
     std::memcpy(text, s.data(), s.size());
@@ -216,8 +218,9 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   b->cwd = req.cwd.empty() ? nullptr : put(req.cwd);
   for (size_t i = 0; i < req.argv.size(); ++i) argv[i] = put(req.argv[i]);
   argv[req.argv.size()] = nullptr;
-  for (size_t i = 0; i < req.env.size(); ++i) envp[i] = put(req.env[i]);
-  envp[req.env.size()] = nullptr;
+  for (size_t i = 0; i < req.env_base.size(); ++i) envp[i] = put(req.env_base[i]);
+  for (size_t i = 0; i < req.env.size(); ++i) envp[req.env_base.size() + i] = put(req.env[i]);
+  envp[envs] = nullptr;
   b->argv = argv;
   b->envp = envp;
   b->out_fd = req.stdout_fd;

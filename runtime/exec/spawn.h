@@ -28,7 +28,8 @@ namespace flow::rt {
 // not outlive the call).
 struct SpawnRequest {
   std::string_view path;  // the program to exec: a path (with a '/'), already searched in PATH
-  std::span<const std::string> argv, env;
+  std::span<const std::string> argv;
+  std::span<const std::string> env_base, env;  // the environment: env_base's entries, then env's
   std::string_view cwd;     // "" = flow's own
   int stdout_fd = -1;       // dup'ed to 1 in the child
   int stderr_fd = -1;       // dup'ed to 2 in the child

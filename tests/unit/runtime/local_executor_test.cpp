@@ -163,6 +163,21 @@ TEST_F(LocalExecutorTest, EnvironmentWorkingDirectoryAndStdin) {
   EXPECT_NE(pgid, std::to_string(getpgrp()));
 }
 
+TEST_F(LocalExecutorTest, SharedBaseEnvironmentComesBeforeTheJobsOwn) {
+  auto base = std::make_shared<std::vector<std::string>>(
+      std::vector<std::string>{"FLOW_BASE_A=from base", "FLOW_BASE_B=b"});
+  LocalExecutor ex;
+  for (int i = 0; i < 3; ++i) {  // three jobs share one base
+    LaunchSpec s = Sh("echo \"$FLOW_BASE_A|$FLOW_BASE_B|$OWN\"; env | grep -c '^FLOW_BASE_'", "job" + std::to_string(i));
+    s.base_env = base;
+    s.env.push_back("OWN=" + std::to_string(i));
+    Completion c = WaitFor(ex, Submit(ex, s));
+    EXPECT_EQ(c.exit_code, 0) << ReadFile(s.stderr_path);
+    EXPECT_EQ(ReadFile(s.stdout_path), "from base|b|" + std::to_string(i) + "\n2\n");
+  }
+  EXPECT_EQ(base->size(), 2u);
+}
+
 TEST_F(LocalExecutorTest, LargeOutputIsNotLost) {
   // More than a pipe holds: the executor must keep draining while it runs.
   LaunchSpec s = Sh("head -c 3000000 /dev/zero | tr '\\0' 'x'; head -c 200000 /dev/zero | tr '\\0' 'e' >&2");
