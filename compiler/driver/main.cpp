@@ -13,6 +13,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "plan/plan.h"
 
@@ -69,6 +70,59 @@ void PrintVersion(llvm::raw_ostream& os) {
 int Usage(const std::string& message) {
   llvm::errs() << "flowc: error: " << message << "\n";
   return 2;
+}
+
+std::error_code WriteTo(llvm::raw_fd_ostream& out, const flow::plan::Plan& plan, bool pretty) {
+  flow::plan::WriteJson(plan, out, pretty);
+  out.flush();
+  return out.has_error() ? out.error() : std::error_code();
+}
+
+// Writes the plan to `path`. A new or regular file is written whole to a
+// temporary file beside it, then renamed over it, so that a reader never
+// sees half a plan; through a link, the file it points to is replaced and
+// the link stays. Anything else already there (a device such as /dev/null,
+// a named pipe) is written to as it is: renaming over it would replace it,
+// and as root that replaced /dev/null itself. "-" is standard output.
+std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& plan, bool pretty) {
+  namespace fs = llvm::sys::fs;
+  if (path == "-") return WriteTo(llvm::outs(), plan, pretty);
+  fs::file_status st;
+  bool exists = !fs::status(path, st, /*follow=*/true) && fs::exists(st);
+  if (exists && fs::is_directory(st)) return std::make_error_code(std::errc::is_a_directory);
+  if (exists && !fs::is_regular_file(st)) {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(path, ec);
+    if (ec) return ec;
+    ec = WriteTo(out, plan, pretty);
+    out.close();
+    return ec ? ec : out.has_error() ? out.error() : std::error_code();
+  }
+  // Through links (also to a file not made yet), as the shell's `>` goes.
+  std::string target = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    fs::file_status link;
+    if (fs::status(target, link, /*follow=*/false) || !fs::is_symlink_file(link)) break;
+    char buf[4096];
+    ssize_t n = ::readlink(target.c_str(), buf, sizeof buf);
+    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) break;
+    std::string dest(buf, static_cast<size_t>(n));
+    llvm::StringRef dir = llvm::sys::path::parent_path(target);
+    target = dest[0] == '/' || dir.empty() ? dest : (dir + "/" + dest).str();
+  }
+  int fd = -1;
+  llvm::SmallString<256> tmp;
+  if (std::error_code ec = fs::createUniqueFile(target + ".tmp-%%%%%%", fd, tmp)) return ec;
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream out(fd, /*shouldClose=*/true);
+    ec = WriteTo(out, plan, pretty);
+    out.close();
+    if (!ec && out.has_error()) ec = out.error();
+  }
+  if (!ec) ec = fs::rename(tmp, target);
+  if (ec) fs::remove(tmp);
+  return ec;
 }
 
 }  // namespace
@@ -172,21 +226,7 @@ int main(int argc, char** argv) {
                                   plan->gates.size() == 1 ? "" : "s", plan->maps.size(), plan->maps.size() == 1 ? "" : "s");
     }
     if (!opt_output.empty()) {
-      // Written whole to a temporary file, then renamed: a reader never sees
-      // half a plan.
-      std::string tmp = opt_output + ".tmp";
-      std::error_code ec;
-      {
-        llvm::raw_fd_ostream out(tmp, ec);
-        if (!ec) {
-          flow::plan::WriteJson(*plan, out, /*pretty=*/opt_pretty);
-          out.close();
-          if (out.has_error()) ec = out.error();
-        }
-      }
-      if (!ec) ec = llvm::sys::fs::rename(tmp, opt_output);
-      if (ec) {
-        llvm::sys::fs::remove(tmp);
+      if (std::error_code ec = WritePlanFile(opt_output, *plan, opt_pretty)) {
         llvm::errs() << "flowc: error: cannot write '" << opt_output << "': " << ec.message() << "\n";
         return 1;
       }
