@@ -2,10 +2,13 @@
 // flowc: the compiler's command line. Parses options, runs the front end
 // (and for plans the back end) on each file and renders the diagnostics;
 // the only place with cl::opt.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <random>
 
 #include "driver/frontend.h"
 #include "fmt/format.h"
@@ -72,10 +75,22 @@ int Usage(const std::string& message) {
   return 2;
 }
 
+// Writes and flushes; an error is returned and cleared from the stream (a
+// stream destroyed with an error set aborts the program).
 std::error_code WriteTo(llvm::raw_fd_ostream& out, const flow::plan::Plan& plan, bool pretty) {
   flow::plan::WriteJson(plan, out, pretty);
   out.flush();
-  return out.has_error() ? out.error() : std::error_code();
+  std::error_code ec = out.error();
+  out.clear_error();
+  return ec;
+}
+
+// Closes, returning the first error of `written` and the close.
+std::error_code Close(llvm::raw_fd_ostream& out, std::error_code written) {
+  out.close();
+  std::error_code ec = written ? written : out.error();
+  out.clear_error();
+  return ec;
 }
 
 // Writes the plan to `path`. A new or regular file is written whole to a
@@ -86,7 +101,7 @@ std::error_code WriteTo(llvm::raw_fd_ostream& out, const flow::plan::Plan& plan,
 // and as root that replaced /dev/null itself. "-" is standard output.
 std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& plan, bool pretty) {
   namespace fs = llvm::sys::fs;
-  if (path == "-") return WriteTo(llvm::outs(), plan, pretty);
+  if (path == "-") return WriteTo(llvm::outs(), plan, pretty);  // (main refuses -o - beside other output)
   fs::file_status st;
   bool exists = !fs::status(path, st, /*follow=*/true) && fs::exists(st);
   if (exists && fs::is_directory(st)) return std::make_error_code(std::errc::is_a_directory);
@@ -94,15 +109,14 @@ std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& p
     std::error_code ec;
     llvm::raw_fd_ostream out(path, ec);
     if (ec) return ec;
-    ec = WriteTo(out, plan, pretty);
-    out.close();
-    return ec ? ec : out.has_error() ? out.error() : std::error_code();
+    return Close(out, WriteTo(out, plan, pretty));
   }
   // Through links (also to a file not made yet), as the shell's `>` goes.
   std::string target = path;
-  for (int hops = 0; hops < 40; ++hops) {
+  for (int hops = 0;; ++hops) {
     fs::file_status link;
     if (fs::status(target, link, /*follow=*/false) || !fs::is_symlink_file(link)) break;
+    if (hops == 40) return std::make_error_code(std::errc::too_many_symbolic_link_levels);
     char buf[4096];
     ssize_t n = ::readlink(target.c_str(), buf, sizeof buf);
     if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) break;
@@ -110,15 +124,20 @@ std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& p
     llvm::StringRef dir = llvm::sys::path::parent_path(target);
     target = dest[0] == '/' || dir.empty() ? dest : (dir + "/" + dest).str();
   }
+  // PLAN.tmp-XXXXXX, made with O_EXCL (not createUniqueFile, which would
+  // take every '%' of the path for a placeholder).
   int fd = -1;
-  llvm::SmallString<256> tmp;
-  if (std::error_code ec = fs::createUniqueFile(target + ".tmp-%%%%%%", fd, tmp)) return ec;
+  std::string tmp;
+  std::random_device random;
+  for (int tries = 0; fd < 0; ++tries) {
+    tmp = fmt::format("{}.tmp-{:06x}", target, random() & 0xffffff);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && (errno != EEXIST || tries == 100)) return std::error_code(errno, std::generic_category());
+  }
   std::error_code ec;
   {
     llvm::raw_fd_ostream out(fd, /*shouldClose=*/true);
-    ec = WriteTo(out, plan, pretty);
-    out.close();
-    if (!ec && out.has_error()) ec = out.error();
+    ec = Close(out, WriteTo(out, plan, pretty));
   }
   if (!ec) ec = fs::rename(tmp, target);
   if (ec) fs::remove(tmp);
@@ -129,6 +148,9 @@ std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& p
 
 int main(int argc, char** argv) {
   llvm::InitLLVM init(argc, argv);
+  // Past a file size limit a write fails (EFBIG) and is reported like any
+  // other write error, instead of killing flowc with a crash report.
+  std::signal(SIGXFSZ, SIG_IGN);
   cl::SetVersionPrinter(PrintVersion);
   cl::HideUnrelatedOptions(kCategory);
   if (!cl::ParseCommandLineOptions(argc, argv,
@@ -148,6 +170,9 @@ int main(int argc, char** argv) {
     return Usage("compiling and --emit take exactly one file");
   if (opt_emit != Emit::None && opt_format == Format::Json)
     return Usage("--emit prints to standard output, as do JSON diagnostics; use one at a time");
+  if (opt_output == "-" && (opt_emit != Emit::None || opt_explain || opt_format == Format::Json))
+    return Usage("-o - writes the plan to standard output, as do --emit, --explain and JSON diagnostics; "
+                 "use one at a time");
   flow::driver::CompileOptions compile_options;
   compile_options.lower.entry = opt_entry;
   for (const std::string& p : opt_params) {
