@@ -614,6 +614,9 @@ void Engine::StartEarly(const std::vector<Completion>& done, size_t from) {
     const plan::Instance& inst = InstanceOf(items_[f->second]);
     successors_at_most = std::max(successors_at_most, inst.priority_s - inst.estimate_ms / 1000.0);
   }
+  // What earlier completions of this batch made ready is still to be
+  // activated: it must not be outrun either.
+  if (!activate_bounds_.empty()) successors_at_most = std::max(successors_at_most, *activate_bounds_.rbegin());
   for (size_t i = from; i < done.size(); ++i)
     if (auto f = by_job_.find(done[i].job); f != by_job_.end()) sched_.Finished(f->second);
   for (const auto& st : sched_.PickAtLeast(Now(), successors_at_most)) Launch(st.task, st.gpu_ids);
@@ -685,7 +688,8 @@ RunSummary Engine::Run() {
   int interrupts = InterruptCount();
   bool drained_queue = false;
   for (;;) {
-    DrainActivations();
+    // Ctrl-C and due retries before activations: DrainActivations may start
+    // queued work, which must not outrank a due retry or follow a Ctrl-C.
     if (InterruptCount() != interrupts && !cancelled_) {
       cancelled_ = true;
       stopping_ = true;
@@ -706,6 +710,7 @@ RunSummary Engine::Run() {
       const plan::Instance& inst = InstanceOf(items_[id]);
       sched_.AddReady(id, DemandOf(plan_.StageOf(inst)), inst.priority_s, inst.estimate_ms / 1000.0);
     }
+    DrainActivations();
     if (stopping_) {
       // Nothing new starts; what was queued will not run.
       if (!drained_queue) {

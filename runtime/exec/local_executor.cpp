@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -42,8 +43,8 @@ void LocalExecutor::KillAll() {
   for (auto& [pid, job] : jobs_) {
     int status;
     waitpid(pid, &status, 0);
-    Finish(job.scratch, job.out);
-    Finish(job.scratch, job.err);
+    Finish(job.scratch, job.out, false);
+    Finish(job.scratch, job.err, false);
   }
   jobs_.clear();
   pid_of_.clear();
@@ -126,9 +127,15 @@ bool LocalExecutor::TakeSpool(const std::string& dir, Spool& spool, std::string&
     free.pop_back();
     return true;
   }
-  spool.path = dir + "/spool." + std::to_string(getpid()) + "." + std::to_string(spools_made_++);
-  spool.fd = open(spool.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (spool.fd >= 0) return true;
+  // A name no other executor (of this process or another) is using:
+  // numbered for the whole process, and made with O_EXCL.
+  static std::atomic<uint64_t> made{0};
+  for (int tries = 0;; ++tries) {
+    spool.path = dir + "/spool." + std::to_string(getpid()) + "." + std::to_string(made++);
+    spool.fd = open(spool.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (spool.fd >= 0) return true;
+    if (errno != EEXIST || tries == 100) break;
+  }
   error = "cannot create " + spool.path + ": " + std::strerror(errno);
   return false;
 }
@@ -146,30 +153,32 @@ void LocalExecutor::Publish(Stream& s) {
 }
 
 // The job is over: its output goes to its log file, and an empty spool goes
-// back to the pool.
-void LocalExecutor::Finish(const std::string& dir, Stream& s) {
+// back to the pool, if `reusable`: nothing of the job's process group is
+// left that could still write to it (a spool is never handed on with
+// another job's output in it; one that cannot be reused is removed).
+void LocalExecutor::Finish(const std::string& dir, Stream& s, bool reusable) {
   if (s.spool.fd < 0) return;
   struct stat st;
   bool empty = fstat(s.spool.fd, &st) == 0 && st.st_size == 0;
+  auto drop = [&](bool remove) {
+    if (remove) unlink(s.spool.path.c_str());
+    close(s.spool.fd);
+    s.spool = {};
+  };
   if (s.published) {
     if (empty) unlink(s.path.c_str());
-    close(s.spool.fd);
-    s.spool = {};
-    return;
+    return drop(false);
   }
-  if (empty) return GiveBack(dir, s.spool);
-  if (rename(s.spool.path.c_str(), s.path.c_str()) == 0) {
-    close(s.spool.fd);
-    s.spool = {};
-    return;
-  }
-  // rename(2) cannot reach the log's folder: copy, and keep the spool.
+  if (empty) return reusable ? GiveBack(dir, s.spool) : drop(true);
+  if (rename(s.spool.path.c_str(), s.path.c_str()) == 0) return drop(false);
+  // rename(2) cannot reach the log's folder (another filesystem): copy.
+  int rename_error = errno;
   if (!CopyFile(s.spool.fd, s.path))
     AppendToFile(s.path, "\nflow: this log is incomplete: copying it from " + s.spool.path + " failed: " +
                              std::strerror(errno) + "\n");
-  if (ftruncate(s.spool.fd, 0) == 0) return GiveBack(dir, s.spool);
-  close(s.spool.fd);
-  s.spool = {};
+  // The spool is used again only when it is still ours under its name.
+  if (rename_error == EXDEV && reusable && ftruncate(s.spool.fd, 0) == 0) return GiveBack(dir, s.spool);
+  drop(rename_error == EXDEV);
 }
 
 std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec) {
@@ -250,10 +259,11 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     auto it = jobs_.find(pid);
     if (it == jobs_.end()) continue;  // not ours
     Job& job = it->second;
-    // Whatever the command left running in its group goes with it.
-    kill(-pid, SIGKILL);
-    Finish(job.scratch, job.out);
-    Finish(job.scratch, job.err);
+    // Whatever the command left running in its group goes with it; its
+    // spools are used again only when nothing was left.
+    bool group_gone = kill(-pid, SIGKILL) != 0 && errno == ESRCH;
+    Finish(job.scratch, job.out, group_gone);
+    Finish(job.scratch, job.err, group_gone);
     Completion c;
     c.job = job.id;
     c.started_at = job.started_at;

@@ -71,7 +71,7 @@ class LocalExecutor : public Executor {
   bool TakeSpool(const std::string& dir, Spool& spool, std::string& error);
   void GiveBack(const std::string& dir, Spool& spool);
   static void Publish(Stream& s);
-  void Finish(const std::string& dir, Stream& s);
+  void Finish(const std::string& dir, Stream& s, bool reusable);
   void Reap(std::vector<Completion>& out);
   void Timers(Clock::time_point now);
   std::string Resolve(const std::string& program);  // "" when not found in PATH
@@ -81,7 +81,6 @@ class LocalExecutor : public Executor {
   uint64_t next_id_ = 1;
   std::unordered_map<pid_t, Job> jobs_;
   std::unordered_map<std::string, std::vector<Spool>> free_spools_;  // scratch folder -> empty spools
-  uint64_t spools_made_ = 0;
   std::unordered_map<uint64_t, pid_t> pid_of_;
   std::deque<Completion> ready_;  // launch failures, reported by the next Poll
   std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH (found ones only)

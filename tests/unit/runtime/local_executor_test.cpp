@@ -227,6 +227,37 @@ TEST_F(LocalExecutorTest, SilentJobsCreateNoLogFilesAndShareTheirSpools) {
   EXPECT_FALSE(fs::exists(next.stderr_path));
 }
 
+TEST_F(LocalExecutorTest, SpoolsOfAJobThatLeftProcessesBehindAreNotReused) {
+  fs::create_directory(dir_ + "/scratch");
+  LocalExecutor ex;
+  // The background child is still in the job's process group when the job
+  // ends: it is killed, and the spools it holds are not handed on (it might
+  // have written to them after the check that they are empty).
+  LaunchSpec s = Sh("(sleep 0.5; echo late) & exit 0", "leaver");
+  s.scratch_dir = dir_ + "/scratch";
+  EXPECT_EQ(WaitFor(ex, Submit(ex, s)).exit_code, 0);
+  EXPECT_EQ(ex.SpoolFiles(), 0u);
+  EXPECT_TRUE(Names(dir_ + "/scratch").empty()) << "the spools were neither reused nor removed";
+  LaunchSpec next = Sh("sleep 0.8; echo next", "next");
+  next.scratch_dir = dir_ + "/scratch";
+  EXPECT_EQ(WaitFor(ex, Submit(ex, next)).exit_code, 0);
+  EXPECT_EQ(ReadFile(next.stdout_path), "next\n");
+  EXPECT_FALSE(fs::exists(s.stdout_path));
+}
+
+TEST_F(LocalExecutorTest, TwoExecutorsOfOneProcessNeverShareASpool) {
+  // Spool names are numbered for the whole process and made with O_EXCL.
+  fs::create_directory(dir_ + "/scratch");
+  LocalExecutor a, b;
+  LaunchSpec sa = Sh("sleep 0.3; echo A", "a"), sb = Sh("echo B", "b");
+  sa.scratch_dir = sb.scratch_dir = dir_ + "/scratch";
+  uint64_t ia = Submit(a, sa), ib = Submit(b, sb);
+  WaitFor(b, ib);
+  WaitFor(a, ia);
+  EXPECT_EQ(ReadFile(sa.stdout_path), "A\n");
+  EXPECT_EQ(ReadFile(sb.stdout_path), "B\n");
+}
+
 TEST_F(LocalExecutorTest, SpoolFilesAreRemovedWithTheExecutor) {
   fs::create_directory(dir_ + "/scratch");
   {
