@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/engine.h"
 #include "engine/values.h"
 #include "fmt/format.h"
 #include "llvm/Support/FileSystem.h"
@@ -136,8 +137,20 @@ int Runs(RunStore& store, int limit) {
 int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string& name, const std::string& which,
          int attempt) {
   auto attempts = store.Attempts(run, name);
+  auto inst = store.GetInstance(run, name);
+  // An attempt's row is written when it ends: one that is running now is
+  // found by its instance's row, and its logs at their usual paths (what
+  // it wrote in its first second is still in its spool file).
+  if (inst && inst->status == "running" && inst->attempts > 0 &&
+      (attempts.empty() || attempts.back().attempt < inst->attempts)) {
+    AttemptRow live;
+    live.attempt = static_cast<int>(inst->attempts);
+    live.status = "running";
+    live.stdout_path = AttemptLogPath(run, name, live.attempt, false);
+    live.stderr_path = AttemptLogPath(run, name, live.attempt, true);
+    attempts.push_back(live);
+  }
   if (attempts.empty()) {
-    auto inst = store.GetInstance(run, name);
     if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
     std::printf("%s did not run in run %lld (%s%s%s): no logs\n", name.c_str(), static_cast<long long>(run),
                 inst->status.c_str(), inst->reason.empty() ? "" : ": ", inst->reason.c_str());
@@ -159,8 +172,8 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
     std::fwrite(err.data(), 1, err.size(), stdout);
     return 0;
   }
-  std::printf("==> %s, run %lld, attempt %d (%s): %s\n", name.c_str(), static_cast<long long>(run), a->attempt,
-              a->status.c_str(), a->command.c_str());
+  std::printf("==> %s, run %lld, attempt %d (%s)%s%s\n", name.c_str(), static_cast<long long>(run), a->attempt,
+              a->status.c_str(), a->command.empty() ? "" : ": ", a->command.c_str());
   std::printf("==> stdout (%s)\n", a->stdout_path.c_str());
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (!out.empty() && out.back() != '\n') std::printf("\n");

@@ -99,6 +99,15 @@ std::string SafeName(const std::string& name) {
   return s;
 }
 
+}  // namespace engine_detail
+
+std::string AttemptLogPath(int64_t run, const std::string& instance, int attempt, bool stderr_log) {
+  return fmt::format(".flow/logs/{}/{}.{}.{}", run, engine_detail::SafeName(instance), attempt,
+                     stderr_log ? "err" : "out");
+}
+
+namespace engine_detail {
+
 bool MakeDirs(const std::string& path, std::string& error) {
   if (auto ec = llvm::sys::fs::create_directories(path)) {
     error = "cannot create " + path + ": " + ec.message();
@@ -276,7 +285,16 @@ void Engine::Record(uint32_t id) {
   Item& it = items_[id];
   if (it.kind != Kind::Node || opt_.dry_run || it.dirty) return;
   it.dirty = true;
+  if (dirty_.empty()) dirty_since_ = SteadyNow();
   dirty_.push_back(id);
+}
+
+// Since when something waits to be committed (records not yet written, or
+// writes not yet committed); negative when nothing does.
+double Engine::UncommittedSince() const {
+  double since = store_.in_tx_since();
+  if (!dirty_.empty() && (since < 0 || dirty_since_ < since)) since = dirty_since_;
+  return since;
 }
 
 void Engine::FlushRecords() {
@@ -733,7 +751,7 @@ RunSummary Engine::Run() {
     double wait = 3600;
     if (!retries_.empty()) wait = std::min(wait, std::max(0.0, retries_.begin()->first - Now()));
     if (progress_ && progress_->live()) wait = std::min(wait, 0.25);
-    if (double since = store_.in_tx_since(); since >= 0) {
+    if (double since = UncommittedSince(); since >= 0) {
       double left = since + kCommitEvery - SteadyNow();
       if (left <= 0)
         commit();
@@ -753,7 +771,7 @@ RunSummary Engine::Run() {
       for (auto& c : more) done.push_back(std::move(c));
       StartEarly(done, from);
     }
-    if (double since = store_.in_tx_since(); since >= 0 && SteadyNow() - since >= kCommitEvery) commit();
+    if (double since = UncommittedSince(); since >= 0 && SteadyNow() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
   commit();

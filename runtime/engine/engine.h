@@ -61,4 +61,10 @@ std::vector<std::string> PreflightErrors(const plan::Plan& plan, const Capacity&
 /// The stage's resource demand (1 cpu when it declares none).
 Demand DemandOf(const plan::Stage& stage);
 
+/// Where attempt `attempt` of `instance` in run `run` writes its stdout (or,
+/// with `stderr_log`, its stderr), relative to the project folder:
+/// .flow/logs/RUN/INSTANCE.ATTEMPT.out|.err. The store records the paths
+/// when an attempt ends; `flow logs` finds a running attempt's here.
+std::string AttemptLogPath(int64_t run, const std::string& instance, int attempt, bool stderr_log);
+
 }  // namespace flow::rt

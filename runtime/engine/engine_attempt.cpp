@@ -46,8 +46,8 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
     }
   }
   if (!TakeTmpSlot(id, error)) return AttemptFailed(id, error, nullptr);
-  it.stdout_path = fmt::format("{}/{}.{}.out", logs, SafeName(it.name), it.attempt);
-  it.stderr_path = fmt::format("{}/{}.{}.err", logs, SafeName(it.name), it.attempt);
+  it.stdout_path = AttemptLogPath(run_, it.name, it.attempt, false);
+  it.stderr_path = AttemptLogPath(run_, it.name, it.attempt, true);
   auto pieces = Pieces(id, stage.command, it.tmp, true, error);
   if (!error.empty()) return AttemptFailed(id, "command: " + error, nullptr);
   CommandLine cmd = BuildCommand(pieces);

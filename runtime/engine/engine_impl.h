@@ -212,6 +212,8 @@ class Engine {
   // start anything below while it is still to be activated.
   std::multiset<double> activate_bounds_;
   std::vector<uint32_t> dirty_;  // instances whose rows to write at the next commit
+  double dirty_since_ = 0;       // SteadyNow() when dirty_ became non-empty
+  double UncommittedSince() const;
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
   std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition

@@ -347,6 +347,39 @@ TEST_F(RunE2E, StatusRunsAndLogsReadTheRunStore) {
 
 // ---------------------------------------------------------------- exit codes
 
+TEST_F(RunE2E, LogsOfARunningAttemptCanBeRead) {
+  fs::path file = Use("live.flow");
+  Process p = Start({"run", file.string()});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "started.txt") || p.Exited(); }, 20))
+      << "the stage never started";
+  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  // Its logs get their names after a second of running, and its row says
+  // it is running within the store's commit interval.
+  Result out;
+  bool seen = WaitFor(
+      [&] {
+        out = Flow({"logs", "latest", "chatty", "--stdout"}, {}, 10);
+        return out.out.find("early-out") != std::string::npos;
+      },
+      10);
+  EXPECT_TRUE(seen) << out.Describe();
+  Result err = Flow({"logs", "latest", "chatty", "--stderr"}, {}, 10);
+  EXPECT_THAT(err.out, HasSubstr("early-err")) << err.Describe();
+  Result both = Flow({"logs", "latest", "chatty"}, {}, 10);
+  EXPECT_THAT(both.out, HasSubstr("attempt 1 (running)")) << both.Describe();
+  // The store says it runs (it said pending until the attempt ended, when
+  // nothing else was to be committed).
+  Result status = Flow({"status"}, {}, 10);
+  EXPECT_THAT(status.out, HasSubstr("running")) << status.Describe();
+  p.Signal(SIGTERM);
+  Result r = p.Wait(20);
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  // Afterwards the attempt's row has the same logs.
+  Result after = Flow({"logs", "latest", "chatty", "--stdout"});
+  EXPECT_EQ(after.out, "early-out\n") << after.Describe();
+}
+
 TEST_F(RunE2E, UsageErrorsExitTwoAndRunNothing) {
   fs::path file = Use("fanout.flow");
   std::vector<std::vector<std::string>> cases = {
