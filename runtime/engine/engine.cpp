@@ -375,10 +375,15 @@ void Engine::Finish(uint32_t id, bool ok) {
   }
 }
 
+// The highest priority activating `it` can make ready: its own for an
+// instance; unbounded for a gate or a map (they may unblock anything).
+double Engine::ActivationBound(const Item& it) const {
+  return it.kind == Kind::Node ? InstanceOf(it).priority_s : HUGE_VAL;
+}
+
 void Engine::QueueActivation(uint32_t id) {
-  const Item& it = items_[id];
   activate_.push_back(id);
-  activate_bounds_.insert(it.kind == Kind::Node ? InstanceOf(it).priority_s : HUGE_VAL);
+  activate_bounds_.insert(ActivationBound(items_[id]));
 }
 
 // Activates, in order, everything whose last dependency has finished
@@ -392,8 +397,7 @@ void Engine::DrainActivations() {
   while (!activate_.empty()) {
     uint32_t id = activate_.front();
     activate_.pop_front();
-    const Item& it = items_[id];
-    activate_bounds_.erase(activate_bounds_.find(it.kind == Kind::Node ? InstanceOf(it).priority_s : HUGE_VAL));
+    activate_bounds_.erase(activate_bounds_.find(ActivationBound(items_[id])));
     Activate(id);
     if (++n % kLookEvery || stopping_ || opt_.dry_run || activate_.empty() || sched_.queued() == 0) continue;
     double bound = *activate_bounds_.rbegin();

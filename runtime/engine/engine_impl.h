@@ -162,6 +162,7 @@ class Engine {
   void Finish(uint32_t id, bool ok);
   void DrainActivations();
   void QueueActivation(uint32_t id);
+  double ActivationBound(const Item& it) const;
   void Activate(uint32_t id);
   void ActivateNode(uint32_t id);
   void ActivateGate(uint32_t id);
