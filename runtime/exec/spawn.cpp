@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -34,6 +35,7 @@ struct Spawned::Block {
   char* const* envp;
   const char* cwd;  // nullptr: stay
   int out_fd, err_fd;
+  pid_t parent;  // flow: the child dies with it (PR_SET_PDEATHSIG)
   int err;   // written by the child when its exec (or chdir, ...) fails
   int step;  // Spawned::Step, with err
 };
@@ -100,6 +102,11 @@ FLOW_CHILD_CODE int ChildMain(void* arg) {
   for (int s : kDefaultSignals) Sys(SYS_rt_sigaction, s, reinterpret_cast<long>(dfl), 0, sizeof(unsigned long));
   long r = Sys(SYS_setpgid, 0, 0);
   if (r < 0) ChildFail(b, r);
+  // If flow dies (even by SIGKILL), the kernel kills the job: no command
+  // keeps running for a flow that is gone. (What the job started itself is
+  // not covered.) Flow may have died already, before this call.
+  Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (Sys(SYS_getppid) != b->parent) Sys(SYS_exit_group, 128 + SIGKILL);
   if ((r = Sys(SYS_dup3, b->out_fd, 1, 0)) < 0) ChildFail(b, r);
   if ((r = Sys(SYS_dup3, b->err_fd, 2, 0)) < 0) ChildFail(b, r);
   long fd = Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY, 0);
@@ -225,6 +232,7 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   b->envp = envp;
   b->out_fd = req.stdout_fd;
   b->err_fd = req.stderr_fd;
+  b->parent = getpid();
   b->err = 0;
   b->step = 0;
 

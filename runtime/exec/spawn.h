@@ -10,8 +10,11 @@
 // 2-core machine while another job held the other core: most of the wall
 // time of a fan-out of short jobs. The child touches nothing of flow's
 // memory but one block made for it (see Spawned) and makes raw system
-// calls only (no errno, no locks, no allocation). Elsewhere, or with
-// FLOW_SPAWN=posix_spawn in the environment, posix_spawn is used.
+// calls only (no errno, no locks, no allocation). It also asks to be
+// killed when the thread that started it dies (PR_SET_PDEATHSIG): call
+// Spawn from a thread that outlives its jobs (flow's main thread).
+// Elsewhere, or with FLOW_SPAWN=posix_spawn in the environment,
+// posix_spawn is used (and a job outlives a killed flow).
 #pragma once
 
 #include <sys/types.h>

@@ -623,6 +623,43 @@ class SpawnMethodTest : public LocalExecutorTest, public ::testing::WithParamInt
 INSTANTIATE_TEST_SUITE_P(Both, SpawnMethodTest, ::testing::Values("clone", "posix_spawn"),
                          [](const auto& info) { return std::string(info.param); });
 
+TEST_P(SpawnMethodTest, AJobDiesWithAFlowKilledByKillDashNine) {
+  if (std::string(GetParam()) != "clone")
+    GTEST_SKIP() << "posix_spawn cannot ask for PR_SET_PDEATHSIG: its jobs outlive a killed flow (docs/runtime.md)";
+  // A process standing in for flow starts a job and is killed with
+  // SIGKILL, giving it no chance to clean up: the kernel kills the job.
+  int pids[2];
+  ASSERT_EQ(pipe(pids), 0);
+  pid_t flow = fork();
+  ASSERT_GE(flow, 0);
+  if (flow == 0) {
+    close(pids[0]);
+    LocalExecutor ex;
+    auto r = ex.Submit(Spec({"sleep", "30"}, "orphan"));
+    pid_t job = -1;
+    if (auto* id = std::get_if<uint64_t>(&r)) {
+      (void)id;
+      // The job leads its own process group: find it among our children.
+      std::string children = ReadFile("/proc/self/task/" + std::to_string(getpid()) + "/children");
+      job = std::atoi(children.c_str());
+    }
+    [[maybe_unused]] ssize_t n = write(pids[1], &job, sizeof job);
+    pause();
+    _exit(0);
+  }
+  close(pids[1]);
+  pid_t job = -1;
+  ASSERT_EQ(read(pids[0], &job, sizeof job), static_cast<ssize_t>(sizeof job));
+  close(pids[0]);
+  ASSERT_GT(job, 0) << "the job did not start";
+  EXPECT_FALSE(Gone(job)) << "the job ended before flow was killed";
+  kill(flow, SIGKILL);
+  int status;
+  waitpid(flow, &status, 0);
+  EXPECT_TRUE(WaitGone(job, 5)) << "the job " << job << " still runs after flow was killed";
+  if (!Gone(job)) kill(job, SIGKILL);
+}
+
 TEST_P(SpawnMethodTest, MissingProgramPathIsLaunchFailed127WithTheMessageInTheStderrLog) {
   std::string program = dir_ + "/no-such-dir/prog";
   LaunchSpec s = Spec({program, "arg"});
