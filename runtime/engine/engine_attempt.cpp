@@ -61,7 +61,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   spec.cwd = opt_.project_dir;
   spec.stdout_path = Abs(it.stdout_path);
   spec.stderr_path = Abs(it.stderr_path);
-  spec.scratch_dir = Abs(tmp_roots_[0].path);
+  spec.scratch_dir = tmp_abs_;
   spec.timeout_ms = stage.timeout_ms;
   Demand d = DemandOf(stage);
   spec.reservation = {d.cpus, static_cast<int64_t>(d.memory_bytes), gpus};
@@ -125,10 +125,11 @@ bool Engine::TmpRootFor(int32_t stage, const std::string& stage_folder, std::str
   if (tmp_roots_.empty()) {
     if (!MakeDirs(Abs(".flow/tmp"), error)) return false;
     tmp_roots_.push_back({".flow/tmp", {}, 0});
+    tmp_abs_ = Abs(".flow/tmp");
   }
   struct stat a, b;
   size_t root = 0;
-  if (stat(Abs(".flow/tmp").c_str(), &a) == 0 && stat(Abs(stage_folder).c_str(), &b) == 0 && a.st_dev != b.st_dev) {
+  if (stat(tmp_abs_.c_str(), &a) == 0 && stat(Abs(stage_folder).c_str(), &b) == 0 && a.st_dev != b.st_dev) {
     std::string path = stage_folder + "/.tmp-slots";
     if (::mkdir(Abs(path).c_str(), 0755) != 0 && errno != EEXIST) {
       error = "cannot create " + Abs(path) + ": " + std::strerror(errno);

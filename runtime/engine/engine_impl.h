@@ -237,6 +237,7 @@ class Engine {
     int made = 0;
   };
   std::vector<TmpRoot> tmp_roots_;         // [0]: .flow/tmp
+  std::string tmp_abs_;                    // .flow/tmp as an absolute path (the executor's scratch folder)
   std::map<int32_t, size_t> stage_tmp_root_;  // stage -> its root in tmp_roots_
   bool TmpRootFor(int32_t stage, const std::string& stage_folder, std::string& error);
   std::string first_failure_, first_failed_;
