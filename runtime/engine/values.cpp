@@ -2,10 +2,14 @@
 #include "engine/values.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "fmt/format.h"
@@ -208,22 +212,45 @@ namespace {
 
 uint64_t Mix(uint64_t h, uint64_t v) { return llvm::xxHash64(llvm::StringRef(reinterpret_cast<const char*>(&v), 8)) ^ (h * 0x9E3779B97F4A7C15ull); }
 
-std::optional<uint64_t> HashFileContent(const std::string& path, std::string& error) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+// Reads a regular file. Opened without blocking and checked after the
+// open, so that a file replaced by a named pipe since the caller's stat can
+// never block flow (opening a pipe waits for a writer; reading one would
+// take what the command should read).
+std::optional<uint64_t> HashFileContent(const std::string& path, const std::string& shown, std::string& error) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    error = "cannot read " + shown + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    error = "cannot read " + shown + ": it is no longer a regular file";
+    return std::nullopt;
+  }
+  auto buf = llvm::MemoryBuffer::getOpenFile(fd, path, st.st_size, /*RequiresNullTerminator=*/false);
+  close(fd);
   if (!buf) {
-    error = "cannot read " + path + ": " + buf.getError().message();
+    error = "cannot read " + shown + ": " + buf.getError().message();
     return std::nullopt;
   }
   return llvm::xxHash64((*buf)->getBuffer());
 }
 
-}  // namespace
+const char* SpecialKind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
 
-std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
-                                 std::string& error) {
-  std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
+// `full` is `path` resolved; `top`: the path a value names (links followed,
+// only a regular file or a folder accepted), else an entry of a folder.
+std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, const std::string& path, bool top,
+                                  std::string& error) {
   struct stat st;
-  if (stat(full.c_str(), &st) != 0) {
+  if ((top ? stat(full.c_str(), &st) : lstat(full.c_str(), &st)) != 0) {
     error = "cannot read " + path + ": " + std::strerror(errno);
     return std::nullopt;
   }
@@ -242,21 +269,51 @@ std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const
     std::sort(names.begin(), names.end());
     uint64_t h = 0x64697220ull;  // "dir "
     for (const auto& n : names) {
-      auto sub = HashPath(store, root, path + "/" + n, error);
+      auto sub = HashEntry(store, full + "/" + n, path + "/" + n, false, error);
       if (!sub) return std::nullopt;
       h = Mix(Mix(h, llvm::xxHash64(n)), *sub);
     }
     return h;
+  }
+  // Inside a folder a link is data: its target's text, whether or not it
+  // leads anywhere (a dangling or looping link is no reason to fail).
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 0) + 256, '\0');
+    ssize_t n = readlink(full.c_str(), target.data(), target.size());
+    if (n < 0) {
+      error = "cannot read the link " + path + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    target.resize(static_cast<size_t>(n));
+    return Mix(0x6c696e6bull, llvm::xxHash64(target));  // "link"
+  }
+  if (!S_ISREG(st.st_mode)) {
+    if (top) {
+      error = fmt::format("{} is {}: an input file must be a regular file or a folder (flow reads it to "
+                          "compute the cache key, and reading a pipe would take what the command should read)",
+                          path, SpecialKind(st.st_mode));
+      return std::nullopt;
+    }
+    // Never opened: a pipe would block or be drained, a device never ends.
+    return Mix(0x73706563ull, static_cast<uint64_t>(st.st_mode & S_IFMT) ^ (static_cast<uint64_t>(st.st_rdev) << 20));
   }
   int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   if (store)
     if (auto known = store->FindFileHash(full))
       if (known->size == st.st_size && known->mtime_ns == mtime_ns && known->inode == static_cast<int64_t>(st.st_ino))
         return known->hash;
-  auto h = HashFileContent(full, error);
+  auto h = HashFileContent(full, path, error);
   if (!h) return std::nullopt;
   if (store) store->PutFileHash(full, {st.st_size, mtime_ns, static_cast<int64_t>(st.st_ino), *h});
   return h;
+}
+
+}  // namespace
+
+std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
+                                 std::string& error) {
+  std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
+  return HashEntry(store, full, path, /*top=*/true, error);
 }
 
 }  // namespace flow::rt

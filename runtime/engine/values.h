@@ -33,7 +33,10 @@ std::string Brief(const llvm::json::Value& value);
 /// Content hash (XXH64) of a file, or of a folder (names and contents of
 /// everything under it). A file whose size, mtime and inode are those of
 /// its last hash in `store` is not read again. `root` resolves relative
-/// paths. std::nullopt with `error` set when it cannot be read.
+/// paths. `path` itself may be a link (followed) and must end at a regular
+/// file or a folder; inside a folder, a link counts by its target's text
+/// (never followed) and a named pipe, socket or device by its kind (never
+/// opened). std::nullopt with `error` set when it cannot be read.
 std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
                                  std::string& error);
 

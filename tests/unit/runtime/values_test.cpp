@@ -445,5 +445,56 @@ TEST_F(HashPathTest, FolderUnderARelativeRoot) {
   EXPECT_EQ(h.value_or(0), absolute);
 }
 
+
+// A named pipe is never opened: opening one blocks until a writer comes
+// (flow hung for good, deaf to SIGTERM, on a `mkfifo` in a `dir` output),
+// and reading one takes what the command should read (a `file` param given
+// as `<(echo ...)` reached the command empty). The alarm turns a hang into
+// a failure.
+TEST_F(HashPathTest, NamedPipeIsNeverOpened) {
+  ASSERT_EQ(mkfifo((root_ + "/pipe").c_str(), 0644), 0);
+  alarm(10);
+  std::string error;
+  EXPECT_FALSE(HashPath(store_.get(), root_, "pipe", error).has_value());
+  EXPECT_THAT(error, HasSubstr("pipe is a named pipe"));
+  EXPECT_THAT(error, HasSubstr("regular file or a folder"));
+  // Inside a folder it counts by its kind: the folder hashes.
+  fs::create_directories(root_ + "/d");
+  Write("d/a.txt", "A");
+  uint64_t without = Hash("d");
+  ASSERT_EQ(mkfifo((root_ + "/d/p").c_str(), 0644), 0);
+  uint64_t with = Hash("d");
+  EXPECT_NE(with, without);
+  EXPECT_EQ(Hash("d"), with);
+  alarm(0);
+}
+
+// Inside a folder a link is hashed by its target's text and never followed:
+// a dangling or looping link is no error, and pointing it elsewhere changes
+// the hash. The path a value names may itself be a link, followed.
+TEST_F(HashPathTest, LinksInsideAFolderCountByTheirTarget) {
+  Write("d/a.txt", "A");
+  Write("other.txt", "O");
+  ASSERT_EQ(symlink("/nonexistent/target", (root_ + "/d/dangling").c_str()), 0);
+  ASSERT_EQ(symlink(".", (root_ + "/d/loop").c_str()), 0);
+  uint64_t h1 = Hash("d");
+  ASSERT_EQ(unlink((root_ + "/d/dangling").c_str()), 0);
+  ASSERT_EQ(symlink("/nonexistent/elsewhere", (root_ + "/d/dangling").c_str()), 0);
+  uint64_t h2 = Hash("d");
+  EXPECT_NE(h1, h2);
+  // What a link points at does not count, only where.
+  ASSERT_EQ(symlink("../other.txt", (root_ + "/d/to_other").c_str()), 0);
+  uint64_t h3 = Hash("d");
+  Write("other.txt", "changed");
+  EXPECT_EQ(Hash("d"), h3);
+  // At the top, a link is followed: it hashes as the file it leads to.
+  ASSERT_EQ(symlink("other.txt", (root_ + "/top_link").c_str()), 0);
+  EXPECT_EQ(Hash("top_link"), Hash("other.txt"));
+  ASSERT_EQ(symlink("nowhere", (root_ + "/top_dangling").c_str()), 0);
+  std::string error;
+  EXPECT_FALSE(HashPath(store_.get(), root_, "top_dangling", error).has_value());
+  EXPECT_THAT(error, HasSubstr("top_dangling"));
+}
+
 }  // namespace
 }  // namespace flow::rt
