@@ -179,6 +179,39 @@ void Engine::ReleaseTmpSlot(uint32_t id, bool reuse) {
   it.tmp_slot = -1;
 }
 
+// The files and folders named inside a value output (a `list<file>`, a
+// record with a `dir` field, ...): each must exist, and one inside this
+// attempt's own output paths (the only paths its command knows, under
+// .flow/tmp) is renamed with them, so it gets its final name here, in the
+// form the command wrote it (relative or absolute).
+bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error) {
+  const Item& it = items_[id];
+  const std::string rel_tmp = it.tmp + ".", rel_final = it.dir + ".";
+  const std::string abs_tmp = Abs(rel_tmp), abs_final = Abs(rel_final);
+  RewritePaths(plan_, output.type, value, [&](std::string& path, bool dir) {
+    if (!error.empty()) return;
+    llvm::SmallString<256> norm(path);
+    llvm::sys::path::remove_dots(norm, /*remove_dot_dot=*/true);
+    std::string p(norm.str());
+    struct stat st;
+    if (p.empty() || stat(Abs(p).c_str(), &st) != 0) {
+      error = fmt::format("output '{}': it names {} {}, which does not exist", output.name,
+                          dir ? "the folder" : "the file", path.empty() ? "\"\"" : path);
+      return;
+    }
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+      error = fmt::format("output '{}': it names {} as {}, but that is {}", output.name, path, dir ? "a folder" : "a file",
+                          S_ISDIR(st.st_mode) ? "a folder" : S_ISREG(st.st_mode) ? "a file" : "neither a file nor a folder");
+      return;
+    }
+    if (llvm::StringRef(p).startswith(rel_tmp))
+      path = rel_final + p.substr(rel_tmp.size());
+    else if (llvm::StringRef(p).startswith(abs_tmp))
+      path = abs_final + p.substr(abs_tmp.size());
+  });
+  return error.empty();
+}
+
 bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
@@ -227,6 +260,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
       if (type_error.find("expected " + f.type.Spell() + ",") != 0) error += " (" + type_error + ")";
       return false;
     }
+    if (!CommitPathsIn(id, f, v, error)) return false;
     outputs[f.name] = std::move(v);
   }
   // Commit: each output is renamed to its final name (rename(2) replaces

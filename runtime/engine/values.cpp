@@ -127,30 +127,48 @@ bool CheckValue(const plan::Plan& plan, const Type& type, json::Value& value, st
   return Check(plan, type, value, error, "");
 }
 
-void ForEachPath(const plan::Plan& plan, const Type& type, const json::Value& value,
-                 const std::function<void(const std::string&, bool)>& fn) {
+namespace {
+// Calls fn(value, dir) on every file or dir value inside `value`; V is
+// json::Value or const json::Value.
+template <typename V, typename Fn>
+void VisitPaths(const plan::Plan& plan, const Type& type, V& value, const Fn& fn) {
   switch (type.kind) {
     case Type::File:
     case Type::Dir:
-      if (auto s = value.getAsString()) fn(s->str(), type.kind == Type::Dir);
+      if (value.getAsString()) fn(value, type.kind == Type::Dir);
       return;
     case Type::Optional:
-      if (!value.getAsNull()) ForEachPath(plan, type.elem[0], value, fn);
+      if (!value.getAsNull()) VisitPaths(plan, type.elem[0], value, fn);
       return;
     case Type::List:
-      if (const json::Array* arr = value.getAsArray())
-        for (const auto& e : *arr) ForEachPath(plan, type.elem[0], e, fn);
+      if (auto* arr = value.getAsArray())
+        for (auto& e : *arr) VisitPaths(plan, type.elem[0], e, fn);
       return;
     case Type::Record:
-      if (const json::Object* obj = value.getAsObject())
+      if (auto* obj = value.getAsObject())
         for (const auto& r : plan.records)
           if (r.name == type.record)
             for (const auto& f : r.fields)
-              if (const json::Value* v = obj->get(f.name)) ForEachPath(plan, f.type, *v, fn);
+              if (auto* v = obj->get(f.name)) VisitPaths(plan, f.type, *v, fn);
       return;
     default:
       return;
   }
+}
+}  // namespace
+
+void ForEachPath(const plan::Plan& plan, const Type& type, const json::Value& value,
+                 const std::function<void(const std::string&, bool)>& fn) {
+  VisitPaths(plan, type, value, [&](const json::Value& v, bool dir) { fn(v.getAsString()->str(), dir); });
+}
+
+void RewritePaths(const plan::Plan& plan, const Type& type, json::Value& value,
+                  const std::function<void(std::string&, bool)>& fn) {
+  VisitPaths(plan, type, value, [&](json::Value& v, bool dir) {
+    std::string path = v.getAsString()->str();
+    fn(path, dir);
+    v = std::move(path);
+  });
 }
 
 namespace {

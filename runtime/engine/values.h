@@ -27,6 +27,11 @@ bool CheckValue(const plan::Plan& plan, const plan::Type& type, llvm::json::Valu
 void ForEachPath(const plan::Plan& plan, const plan::Type& type, const llvm::json::Value& value,
                  const std::function<void(const std::string& path, bool dir)>& fn);
 
+/// Calls `fn` with every path inside `value`; what `fn` leaves in `path`
+/// replaces it.
+void RewritePaths(const plan::Plan& plan, const plan::Type& type, llvm::json::Value& value,
+                  const std::function<void(std::string& path, bool dir)>& fn);
+
 /// A short text of a value for messages: JSON, cut at about 60 characters.
 std::string Brief(const llvm::json::Value& value);
 

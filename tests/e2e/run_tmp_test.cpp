@@ -209,5 +209,48 @@ TEST_F(TmpE2E, OutputFolderOnAnotherFilesystemStillCommits) {
   fs::remove_all(elsewhere);
 }
 
+// A value output may name files inside the stage's own `dir` output (the
+// usual "split into chunks" stage returning a list<file>). The command only
+// knows its temporary paths, under .flow/tmp; those paths get the final
+// names at commit, in the form the command wrote them, so the instances
+// that read them find them (they failed with "cannot read .flow/tmp/...").
+TEST_F(RunE2E, PathsInsideValueOutputsFollowTheCommittedFolder) {
+  fs::path file = Use("split.flow");
+  for (const char* entry : {"main", "absolute"}) {
+    SCOPED_TRACE(entry);
+    fs::remove(work_ / "seen.txt");
+    fs::remove(work_ / "listed.txt");
+    Result r = Flow({"run", file.string(), "--entry", entry});
+    ASSERT_EQ(r.code, 0) << r.Describe();
+    CheckSummary(r, "succeeded", {.instances = 4, .ran = 4, .failed = 0});
+    auto seen = Lines(ReadFile(work_ / "seen.txt"));
+    ASSERT_EQ(seen.size(), 4u) << ReadFile(work_ / "seen.txt");
+    std::string prefix = std::string(entry) == std::string("absolute") ? (work_ / ".flow/out/split/").string() : ".flow/out/split/";
+    std::sort(seen.begin(), seen.end());
+    EXPECT_THAT(seen, ElementsAre(StartsWith(prefix), StartsWith(prefix), "a", "b"));
+    EXPECT_EQ(ReadFile(work_ / "listed.txt"), "a.txt\nb.txt\n") << "the record's dir field was not renamed";
+  }
+  // Rerun: everything is reused, and the reused values still lead to the files.
+  Result again = Flow({"run", file.string()});
+  EXPECT_EQ(again.code, 0) << again.Describe();
+  CheckSummary(again, "succeeded", {.instances = 4, .ran = 0, .cached = 4, .failed = 0});
+  EXPECT_FALSE(fs::exists(work_ / ".flow/tmp/0/a.txt"));
+}
+
+// Each path named in a value output must exist when the command ends: the
+// producer fails, naming the output and the path, not its consumer.
+TEST_F(RunE2E, ValueOutputNamingAMissingFileFailsItsProducer) {
+  fs::path file = Use("split.flow");
+  Result r = Flow({"run", file.string(), "--entry", "dangling"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 1, .ran = 0, .failed = 1});
+  EXPECT_THAT(r.err, HasSubstr("liar: output 'files': it names the file nowhere.txt, which does not exist"));
+  // A path outside the stage's folder (here the project's own file) is
+  // checked and kept as it is.
+  Result outside = Flow({"run", file.string(), "--entry", "outside"});
+  ASSERT_EQ(outside.code, 0) << outside.Describe();
+  EXPECT_EQ(ReadFile(work_ / "seen.txt"), "own.txt\nmine\n");
+}
+
 }  // namespace
 }  // namespace flow::e2e
