@@ -151,7 +151,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   auto parsed = json::parse(row->outputs);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
-    store_.DropCache(it.key);
+    if (!opt_.dry_run) store_.DropCache(it.key);
     return std::nullopt;
   }
   bool missing = false;
@@ -161,7 +161,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
         if (::access(Abs(path).c_str(), F_OK) != 0) missing = true;
       });
   if (missing) {
-    store_.DropCache(it.key);
+    if (!opt_.dry_run) store_.DropCache(it.key);
     return std::nullopt;
   }
   it.outputs = Fields::From(std::move(*parsed->getAsObject()));
@@ -170,8 +170,9 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
 
 std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& error) {
   std::string dir = fmt::format(".flow/values/{}/{}", run_, SafeName(items_[id].name));
-  if (!MakeDirs(Abs(dir), error)) return {};
   std::string path = fmt::format("{}/v{}.json", dir, value_files_++);
+  if (opt_.dry_run) return path;  // shown, not written: a dry run writes nothing
+  if (!MakeDirs(Abs(dir), error)) return {};
   std::error_code ec;
   llvm::raw_fd_ostream os(Abs(path), ec);
   if (ec) {

@@ -252,5 +252,18 @@ TEST_F(RunE2E, ValueOutputNamingAMissingFileFailsItsProducer) {
   EXPECT_EQ(ReadFile(work_ / "seen.txt"), "own.txt\nmine\n");
 }
 
+// A dry run writes nothing, not even the JSON file of a structured value
+// that it shows in the command (it used to create .flow/values/...).
+TEST_F(RunE2E, DryRunWritesNothingInAFreshFolder) {
+  fs::path file = Use("dry_values.flow");
+  Result dry = Flow({"run", file.string(), "--dry-run"});
+  ASSERT_EQ(dry.code, 0) << dry.Describe();
+  EXPECT_THAT(dry.out + dry.err, HasSubstr("cat .flow/values/")) << dry.Describe();
+  EXPECT_FALSE(fs::exists(work_ / ".flow")) << "the dry run created .flow/";
+  // The real run writes the file and the command reads it.
+  Result real = Flow({"run", file.string()});
+  ASSERT_EQ(real.code, 0) << real.Describe();
+}
+
 }  // namespace
 }  // namespace flow::e2e
