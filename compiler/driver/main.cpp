@@ -8,6 +8,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "driver/frontend.h"
@@ -93,6 +96,24 @@ std::error_code Close(llvm::raw_fd_ostream& out, std::error_code written) {
   return ec;
 }
 
+// The file that writing to `path` writes, through links (also to a file not
+// made yet), as the shell's `>` goes.
+std::error_code FollowLinks(const std::string& path, std::string& target) {
+  namespace fs = llvm::sys::fs;
+  target = path;
+  for (int hops = 0;; ++hops) {
+    fs::file_status link;
+    if (fs::status(target, link, /*follow=*/false) || !fs::is_symlink_file(link)) return {};
+    if (hops == 40) return std::make_error_code(std::errc::too_many_symbolic_link_levels);
+    char buf[4096];
+    ssize_t n = ::readlink(target.c_str(), buf, sizeof buf);
+    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return {};
+    std::string dest(buf, static_cast<size_t>(n));
+    llvm::StringRef dir = llvm::sys::path::parent_path(target);
+    target = dest[0] == '/' || dir.empty() ? dest : (dir + "/" + dest).str();
+  }
+}
+
 // Writes the plan to `path`. A new or regular file is written whole to a
 // temporary file beside it, then renamed over it, so that a reader never
 // sees half a plan; through a link, the file it points to is replaced and
@@ -111,19 +132,8 @@ std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& p
     if (ec) return ec;
     return Close(out, WriteTo(out, plan, pretty));
   }
-  // Through links (also to a file not made yet), as the shell's `>` goes.
-  std::string target = path;
-  for (int hops = 0;; ++hops) {
-    fs::file_status link;
-    if (fs::status(target, link, /*follow=*/false) || !fs::is_symlink_file(link)) break;
-    if (hops == 40) return std::make_error_code(std::errc::too_many_symbolic_link_levels);
-    char buf[4096];
-    ssize_t n = ::readlink(target.c_str(), buf, sizeof buf);
-    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) break;
-    std::string dest(buf, static_cast<size_t>(n));
-    llvm::StringRef dir = llvm::sys::path::parent_path(target);
-    target = dest[0] == '/' || dir.empty() ? dest : (dir + "/" + dest).str();
-  }
+  std::string target;
+  if (std::error_code ec = FollowLinks(path, target)) return ec;
   // PLAN.tmp-XXXXXX, made with O_EXCL (not createUniqueFile, which would
   // take every '%' of the path for a placeholder).
   int fd = -1;
@@ -142,6 +152,59 @@ std::error_code WritePlanFile(const std::string& path, const flow::plan::Plan& p
   if (!ec) ec = fs::rename(tmp, target);
   if (ec) fs::remove(tmp);
   return ec;
+}
+
+// A plan file names its source (and the files of its imports) relative to
+// its own folder, where `flow run PLAN` resolves them, whatever folder
+// flowc ran in; lowering gives them relative to flowc's folder, or absolute.
+// The source becomes relative to the plan's folder even when given
+// absolute, so that a folder holding .flow files and their plans can move;
+// an imported file given absolute (the stdlib's) stays so. Where the plan
+// file's folder cannot be known (standard output, a device or a pipe) the
+// paths become absolute.
+void RebasePaths(flow::plan::Plan& plan, const std::string& output) {
+  namespace fs = llvm::sys::fs;
+  namespace path = llvm::sys::path;
+  auto absolute = [](const std::string& p) {
+    llvm::SmallString<256> out;
+    if (!fs::real_path(p, out)) return std::string(out);
+    out = p;
+    fs::make_absolute(out);
+    path::remove_dots(out, /*remove_dot_dot=*/true);
+    return std::string(out);
+  };
+  // The real folder of the file written: a regular file, or one to make.
+  std::optional<std::filesystem::path> dir;
+  std::string target;
+  fs::file_status st;
+  llvm::SmallString<256> real;
+  if (output != "-" && !FollowLinks(output, target) &&
+      (fs::status(target, st, /*follow=*/true) || fs::is_regular_file(st))) {
+    std::string parent(path::parent_path(target));
+    if (!fs::real_path(parent.empty() ? "." : parent, real)) dir = std::string(real);
+  }
+  auto rebase = [&](const std::string& p) {
+    std::string abs = absolute(p);
+    if (!dir) return abs;
+    std::filesystem::path rel = std::filesystem::path(abs).lexically_relative(*dir);
+    return rel.empty() ? abs : rel.string();
+  };
+  if (!plan.source.empty()) plan.source = rebase(plan.source);
+  std::map<std::string, std::string> rebased;
+  auto loc = [&](flow::plan::SourceLoc& l) {
+    if (l.file.empty() || path::is_absolute(l.file)) return;
+    auto it = rebased.find(l.file);
+    if (it == rebased.end()) it = rebased.emplace(l.file, rebase(l.file)).first;
+    l.file = it->second;
+  };
+  for (auto& stage : plan.stages) loc(stage.loc);
+  for (auto& inst : plan.instances) loc(inst.loc);
+  for (auto& g : plan.gates) loc(g.loc);
+  for (auto& m : plan.maps) {
+    loc(m.loc);
+    for (auto& inst : m.instances) loc(inst.loc);
+    for (auto& g : m.gates) loc(g.loc);
+  }
 }
 
 }  // namespace
@@ -251,6 +314,7 @@ int main(int argc, char** argv) {
                                   plan->gates.size() == 1 ? "" : "s", plan->maps.size(), plan->maps.size() == 1 ? "" : "s");
     }
     if (!opt_output.empty()) {
+      RebasePaths(*plan, opt_output);
       if (std::error_code ec = WritePlanFile(opt_output, *plan, opt_pretty)) {
         llvm::errs() << "flowc: error: cannot write '" << opt_output << "': " << ec.message() << "\n";
         return 1;

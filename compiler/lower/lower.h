@@ -19,8 +19,13 @@ namespace flow::lower {
 
 struct LowerOptions {
   std::string entry = "main";
-  /// `--param NAME=VALUE`, as written; bound at compile time.
+  /// `--param NAME=VALUE`, as written; bound at compile time. When a name
+  /// comes more than once, the last one wins.
   std::vector<std::pair<std::string, std::string>> params;
+  /// Values already parsed (JSON, as a plan holds them) for params not in
+  /// `params`: those that `flow run --resume` carries over from the run it
+  /// resumes. Names the program does not declare are ignored.
+  std::vector<std::pair<std::string, llvm::json::Value>> param_values;
   /// Refuse `while ... max N` with N above this (each iteration is lowered).
   int64_t max_while_bound = 10000;
   /// Checking only (flowc --lint): a param without a value is no error; the

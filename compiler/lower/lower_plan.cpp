@@ -94,16 +94,23 @@ std::optional<json::Value> Lowerer::ParamValue(int index) {
   const sema::ParamInfo& info = prog_.params[index];
   std::optional<json::Value> value;
   bool overridden = false;
-  for (const auto& [name, text] : options_.params)
-    if (name == info.decl->name) {
-      auto parsed = ParseParamValue(text, TypeOf(info.type));
-      if (auto* err = std::get_if<std::string>(&parsed)) {
-        auto& d = Error(DiagKind::BadParamValue, info.decl->name_range,
-                        fmt::format("--param {}={}: {}", name, text, *err));
-        d.fix_hint = fmt::format("param '{}' is of type {}", name, prog_.types.Name(info.type));
-      } else {
-        value = std::get<json::Value>(parsed);
-      }
+  // The last --param of a name wins (the earlier ones are not even parsed).
+  for (auto it = options_.params.rbegin(); it != options_.params.rend() && !overridden; ++it) {
+    const auto& [name, text] = *it;
+    if (name != info.decl->name) continue;
+    auto parsed = ParseParamValue(text, TypeOf(info.type));
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      auto& d = Error(DiagKind::BadParamValue, info.decl->name_range,
+                      fmt::format("--param {}={}: {}", name, text, *err));
+      d.fix_hint = fmt::format("param '{}' is of type {}", name, prog_.types.Name(info.type));
+    } else {
+      value = std::get<json::Value>(parsed);
+    }
+    overridden = true;
+  }
+  for (const auto& [name, v] : options_.param_values)
+    if (!overridden && name == info.decl->name) {
+      value = v;
       overridden = true;
     }
   if (!overridden && info.decl->default_value) {

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "engine/engine.h"
@@ -63,6 +65,16 @@ std::optional<int64_t> ResolveRun(RunStore& store, const std::string& text, std:
   }
   error = "no run '" + text + "' (see `flow runs`)";
   return std::nullopt;
+}
+
+// A whole number of at least 1 written in digits only: "3", not "3x",
+// "+3", "0" or "-1".
+std::optional<int> ParseCount(const std::string& text) {
+  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int v = std::stoi(text);
+  if (v < 1) return std::nullopt;
+  return v;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -299,18 +311,14 @@ int RunQueryCommand(const std::string& cmd, const std::vector<std::string>& args
       dir = v;
     } else if (cmd == "logs" && (a == "--stdout" || a == "--stderr" || a == "--both")) {
       which = a.substr(2);
-    } else if (cmd == "logs" && value("--attempt", v)) {
-      try {
-        attempt = std::stoi(v);
-      } catch (...) {
-        return Err("--attempt takes a number", 2);
-      }
-    } else if (cmd == "runs" && value("--limit", v)) {
-      try {
-        limit = std::stoi(v);
-      } catch (...) {
-        return Err("--limit takes a number", 2);
-      }
+    } else if (cmd == "logs" && IsOption(a, "--attempt")) {
+      auto n = value("--attempt", v) ? ParseCount(v) : std::nullopt;
+      if (!n) return Err(fmt::format("--attempt takes an attempt's number (1 for the first), not '{}'", v), 2);
+      attempt = *n;
+    } else if (cmd == "runs" && IsOption(a, "--limit")) {
+      auto n = value("--limit", v) ? ParseCount(v) : std::nullopt;
+      if (!n) return Err(fmt::format("--limit takes how many runs to list, a whole number of at least 1, not '{}'", v), 2);
+      limit = *n;
     } else if (!a.empty() && a[0] == '-') {
       return Err(fmt::format("unknown option '{}' for flow {}", a, cmd), 2);
     } else {

@@ -7,6 +7,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -18,6 +21,7 @@
 #include "diag/diagnostic.h"
 #include "driver/frontend.h"
 #include "engine/engine.h"
+#include "engine/values.h"
 #include "exec/local_executor.h"
 #include "exec/spawn.h"
 #include "fmt/format.h"
@@ -72,42 +76,56 @@ double DefaultMemory() {
 }
 
 // GPUs: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L`, else none.
-std::vector<int> DefaultGpus() {
-  std::vector<int> ids;
-  if (const char* env = std::getenv("CUDA_VISIBLE_DEVICES")) {
-    std::stringstream ss(env);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-      try {
-        size_t used = 0;
-        int v = std::stoi(item, &used);
-        if (used == item.size() && v >= 0) ids.push_back(v);
-      } catch (...) {
-        // GPU-UUIDs or "NoDevFiles": counted by position below
-      }
-    }
-    return ids;
+// The devices CUDA_VISIBLE_DEVICES makes visible, as it names them
+// (indices, GPU-UUIDs, MIG ids), in order; nullopt when it is not set.
+// As CUDA does, the list ends at an entry that names no device: a negative
+// number ("-1": none) or "NoDevFiles" (what some Slurm setups set when a job
+// has no GPU).
+std::optional<std::vector<std::string>> VisibleGpus() {
+  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!env) return std::nullopt;
+  std::vector<std::string> ids;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = llvm::StringRef(item).trim().str();
+    if (item.empty() || item == "NoDevFiles" || item[0] == '-') break;
+    ids.push_back(item);
   }
+  return ids;
+}
+
+// The GPUs of this machine when CUDA_VISIBLE_DEVICES is not set: one index
+// per line of `nvidia-smi -L`, if it is installed.
+std::vector<std::string> SmiGpus() {
+  std::vector<std::string> ids;
   // Only when nvidia-smi is there: popen starts a shell either way.
   if (FindInPath("nvidia-smi").empty()) return ids;
   if (FILE* p = popen("nvidia-smi -L 2>/dev/null", "r")) {
     char line[512];
     int n = 0;
     while (std::fgets(line, sizeof line, p))
-      if (std::strncmp(line, "GPU ", 4) == 0) ids.push_back(n++);
+      if (std::strncmp(line, "GPU ", 4) == 0) ids.push_back(std::to_string(n++));
     pclose(p);
   }
   return ids;
 }
 
 bool ParseNumber(const std::string& text, double& out) {
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.')) return false;
   try {
     size_t used = 0;
     out = std::stod(text, &used);
-    return used == text.size() && out >= 0;
+    return used == text.size() && std::isfinite(out) && out >= 0;
   } catch (...) {
     return false;
   }
+}
+
+// A param's or pool's name: an identifier of the language.
+bool IsName(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 int64_t EnvMs(const char* name, int64_t fallback) {
@@ -198,45 +216,64 @@ int ParseRunArgs(const std::vector<std::string>& args, RunArgs& out) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     std::string v;
+    // An option's value, after '=' or as the next argument; a next argument
+    // that is itself an option (`--cpus --dry-run`) is not taken as one.
+    auto take = [&](const std::string& name) {
+      if (a == name && i + 1 < args.size() && args[i + 1].rfind("--", 0) == 0) return false;
+      return TakeValue(args, i, name, v);
+    };
+    // The error for option `name` without its value.
+    auto missing = [&](const std::string& name, const std::string& what) {
+      std::string next = a == name && i + 1 < args.size() ? args[i + 1] : "";
+      return UsageError(fmt::format("{} needs {}{}", name, what, next.empty() ? "" : ", before the option '" + next + "'"));
+    };
     if (IsOption(a, "--param")) {
-      if (!TakeValue(args, i, "--param", v)) return UsageError("--param needs NAME=VALUE");
+      if (!take("--param")) return missing("--param", "NAME=VALUE");
       size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) return UsageError("--param takes NAME=VALUE, not '" + v + "'");
-      out.params.push_back({v.substr(0, eq), v.substr(eq + 1)});
+      if (eq == std::string::npos || !IsName(v.substr(0, eq)))
+        return UsageError("--param takes NAME=VALUE, NAME a param's name, not '" + v + "'");
+      // The last --param of a name wins.
+      std::string name = v.substr(0, eq);
+      out.params.erase(std::remove_if(out.params.begin(), out.params.end(), [&](const auto& p) { return p.first == name; }),
+                       out.params.end());
+      out.params.push_back({name, v.substr(eq + 1)});
     } else if (IsOption(a, "--cpus")) {
       double n;
-      if (!TakeValue(args, i, "--cpus", v) || !ParseNumber(v, n) || n <= 0)
-        return UsageError("--cpus takes a positive number, not '" + v + "'");
+      if (!take("--cpus")) return missing("--cpus", "a number");
+      if (!ParseNumber(v, n) || n <= 0) return UsageError("--cpus takes a positive number, not '" + v + "'");
       out.cpus = n;
     } else if (IsOption(a, "--memory")) {
-      if (!TakeValue(args, i, "--memory", v)) return UsageError("--memory needs a size such as 16GB");
+      if (!take("--memory")) return missing("--memory", "a size such as 16GB");
       auto bytes = ParseSize(v);
-      if (!bytes) return UsageError("--memory takes a size such as 16GB or 512MB, not '" + v + "'");
+      if (!bytes)
+        return UsageError("--memory takes a size such as 16GB, 512MB or 16G (units B, KB, MB, GB, TB, KiB, MiB, "
+                          "GiB, TiB, K, M, G, T, in these capitals; or a number of bytes), not '" + v + "'");
       out.memory = *bytes;
     } else if (IsOption(a, "--gpus")) {
       double n;
-      if (!TakeValue(args, i, "--gpus", v) || !ParseNumber(v, n) || n != static_cast<int>(n))
+      if (!take("--gpus")) return missing("--gpus", "a number");
+      if (!ParseNumber(v, n) || n != std::floor(n) || n > 1e6)
         return UsageError("--gpus takes a whole number, not '" + v + "'");
       out.gpus = static_cast<int>(n);
     } else if (IsOption(a, "--pool")) {
-      if (!TakeValue(args, i, "--pool", v)) return UsageError("--pool needs NAME=N");
+      if (!take("--pool")) return missing("--pool", "NAME=N");
       size_t eq = v.find('=');
       double n;
-      if (eq == std::string::npos || eq == 0 || !ParseNumber(v.substr(eq + 1), n))
+      if (eq == std::string::npos || !IsName(v.substr(0, eq)) || !ParseNumber(v.substr(eq + 1), n))
         return UsageError("--pool takes NAME=N (a number), not '" + v + "'");
       std::string name = v.substr(0, eq);
       if (name == "cpus" || name == "memory" || name == "gpus")
         return UsageError("'" + name + "' is not a pool: use --" + name);
       out.pools[name] = n;
     } else if (IsOption(a, "--executor")) {
-      if (!TakeValue(args, i, "--executor", v)) return UsageError("--executor needs local or slurm");
+      if (!take("--executor")) return missing("--executor", "local or slurm");
       if (v != "local" && v != "slurm") return UsageError("--executor is local or slurm, not '" + v + "'");
       out.executor = v;
     } else if (IsOption(a, "--entry")) {
-      if (!TakeValue(args, i, "--entry", v)) return UsageError("--entry needs a pipeline name");
+      if (!take("--entry")) return missing("--entry", "a pipeline name");
       out.entry = v;
     } else if (IsOption(a, "--progress")) {
-      if (!TakeValue(args, i, "--progress", v)) return UsageError("--progress needs auto, live, plain or none");
+      if (!take("--progress")) return missing("--progress", "auto, live, plain or none");
       if (v == "auto") out.progress = ProgressMode::Auto;
       else if (v == "live") out.progress = ProgressMode::Live;
       else if (v == "plain") out.progress = ProgressMode::Plain;
@@ -260,31 +297,13 @@ int ParseRunArgs(const std::vector<std::string>& args, RunArgs& out) {
   return 0;
 }
 
-// The params of the run being resumed, from its command line.
-std::vector<std::pair<std::string, std::string>> ParamsOfArgs(const std::string& args_json) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto parsed = llvm::json::parse(args_json);
-  if (!parsed) {
-    llvm::consumeError(parsed.takeError());
-    return out;
-  }
-  const llvm::json::Array* arr = parsed->getAsArray();
-  if (!arr) return out;
-  std::vector<std::string> args;
-  for (const auto& v : *arr)
-    if (auto s = v.getAsString()) args.push_back(s->str());
-  // Parse quietly: a malformed old command line gives no params.
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string v;
-    if (IsOption(args[i], "--param") && TakeValue(args, i, "--param", v)) {
-      size_t eq = v.find('=');
-      if (eq != std::string::npos && eq > 0) out.push_back({v.substr(0, eq), v.substr(eq + 1)});
-    }
-  }
-  return out;
-}
+// Param values as a plan holds them (JSON), by name.
+using ParamValues = std::vector<std::pair<std::string, llvm::json::Value>>;
 
-std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs& ra, const char* argv0) {
+// Compiles the .flow file with the --param values of `ra` and, for params
+// they do not name, the values --resume carries over (`carried`).
+std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs& ra, const ParamValues& carried,
+                                          const char* argv0) {
   flow::SourceManager sm;
   flow::DiagSink sink;
   flow::driver::FrontendResult result;
@@ -292,6 +311,7 @@ std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs
   flow::driver::CompileOptions options;
   options.lower.entry = ra.entry;
   options.lower.params = ra.params;
+  options.lower.param_values = carried;
   flow::driver::LoadOptions load = flow::driver::DefaultLoadOptions(argv0);
   flow::driver::RunWithLargeStack([&] {
     flow::driver::RunFrontend(sm, path, sink, load, result);
@@ -307,8 +327,24 @@ std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs
   return plan;
 }
 
-// Binds --param values into a loaded plan (params that do not shape it).
-bool BindParams(plan::Plan& plan, const std::vector<std::pair<std::string, std::string>>& params) {
+// Binds --param values, then the values --resume carries over from run
+// `from`, into a loaded plan (params that do not shape it).
+bool BindParams(plan::Plan& plan, const std::vector<std::pair<std::string, std::string>>& params,
+                const ParamValues& carried, std::optional<int64_t> from) {
+  for (const auto& [name, value] : carried) {
+    plan::Param* p = nullptr;
+    for (auto& q : plan.params)
+      if (q.name == name) p = &q;
+    if (!p || (!p->required && p->value == value)) continue;  // not in the plan (any more); or nothing changes
+    if (p->structural) {
+      Error(fmt::format("param '{}' was {} in run {}, which --resume carries over, but it decides this plan's "
+                        "shape (compiled in as {}); give --param {}=... again, or run the .flow file",
+                        name, Brief(value), *from, Brief(p->value), name));
+      return false;
+    }
+    p->value = value;
+    p->required = false;
+  }
   for (const auto& [name, text] : params) {
     plan::Param* p = nullptr;
     for (auto& q : plan.params)
@@ -336,6 +372,45 @@ bool BindParams(plan::Plan& plan, const std::vector<std::pair<std::string, std::
   return true;
 }
 
+// Checks every param's value against its type, as the runtime checks the
+// values stages receive (CheckValue): `--param` text is parsed for its type
+// but lists and records only as JSON, so their elements and fields are
+// checked here, before anything runs. Prints each problem; false when any.
+bool CheckParams(const plan::Plan& plan, const RunArgs& ra, const ParamValues& carried, std::optional<int64_t> from) {
+  bool ok = true;
+  for (const auto& p : plan.params) {
+    if (p.required) continue;  // no value: PreflightErrors says so
+    llvm::json::Value value = p.value;  // CheckValue normalizes; the plan keeps what was bound
+    std::string error;
+    if (CheckValue(plan, p.type, value, error)) continue;
+    auto named = [&](const auto& list) {
+      return std::any_of(list.begin(), list.end(), [&](const auto& q) { return q.first == p.name; });
+    };
+    if (named(ra.params))
+      Error(fmt::format("--param {}: {}; param '{}' is of type {}", p.name, error, p.name, p.type.Spell()));
+    else if (named(carried))
+      Error(fmt::format("param '{}', carried over from run {} by --resume: {}; it is of type {} now: give it again "
+                        "with --param {}=...",
+                        p.name, *from, error, p.type.Spell(), p.name));
+    else
+      Error(fmt::format("param '{}': the value the plan holds: {}; it is of type {}", p.name, error, p.type.Spell()));
+    ok = false;
+  }
+  return ok;
+}
+
+// A --pool that no stage of the plan asks for is likely a typo: say so.
+void WarnUnusedPools(const plan::Plan& plan, const std::map<std::string, double>& pools) {
+  for (const auto& [name, n] : pools) {
+    bool used = std::any_of(plan.stages.begin(), plan.stages.end(), [&](const plan::Stage& st) {
+      return std::any_of(st.resources.begin(), st.resources.end(), [&](const plan::Resource& r) { return r.name == name; });
+    });
+    if (!used)
+      std::fprintf(stderr, "flow: warning: --pool %s=%g: no stage of this pipeline uses pool '%s'\n", name.c_str(), n,
+                   name.c_str());
+  }
+}
+
 int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   RunArgs ra;
   if (int rc = ParseRunArgs(args, ra)) return rc;
@@ -354,17 +429,28 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
     auto loaded = LoadPlanFile(input);
     if (!loaded) return Error(llvm::toString(loaded.takeError()));
     plan = std::move(*loaded);
+    // A relative source is relative to the plan file's own folder (flowc -o
+    // writes it so); through a link, the folder of the file it points to.
+    llvm::SmallString<256> plan_dir;
+    if (llvm::sys::fs::real_path(input, plan_dir)) plan_dir = input;
+    llvm::sys::path::remove_filename(plan_dir);
     std::string src = plan->source;
     if (src.empty()) {
-      project = std::string(llvm::sys::path::parent_path(input));
+      project = std::string(plan_dir);
     } else {
       llvm::SmallString<256> p(src);
       if (!llvm::sys::path::is_absolute(p)) {
-        p = llvm::sys::path::parent_path(input);
+        p = plan_dir;
         llvm::sys::path::append(p, src);
       }
       project = std::string(llvm::sys::path::parent_path(Absolute(std::string(p))));
     }
+    // Never make up a project folder: .flow/ and the commands' working
+    // folder belong beside the source.
+    if (!llvm::sys::fs::is_directory(project))
+      return Error(fmt::format("cannot run {}: its source '{}' would be in {}, which is not a folder; recompile it "
+                               "with flowc FILE.flow -o PLAN",
+                               ra.input, src, project));
   }
   std::string flow_dir = project + "/.flow";
   std::string error;
@@ -388,37 +474,74 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
     RemoveAttemptFolders(flow_dir);
   }
 
+  // --resume: the latest run of this program (file and entry), when it did
+  // not succeed. The params it was given (on its command line, or carried
+  // over from the run it resumed) are carried over unless given again;
+  // those that took their default take it again.
   std::optional<int64_t> resumed_from;
+  ParamValues carried;
   if (ra.resume) {
-    if (auto prev = store->LatestUnfinished()) {
+    if (auto prev = store->LatestUnfinished(input, is_flow ? ra.entry : plan->entry)) {
       resumed_from = prev->id;
-      // Its params, unless given again.
-      for (const auto& [k, v] : ParamsOfArgs(prev->args)) {
-        bool given = false;
-        for (const auto& [k2, v2] : ra.params) given = given || k2 == k;
-        if (!given) ra.params.push_back({k, v});
+      for (const auto& [name, text] : store->GivenParams(prev->id)) {
+        if (std::any_of(ra.params.begin(), ra.params.end(), [&](const auto& p) { return p.first == name; })) continue;
+        auto value = llvm::json::parse(text);
+        if (!value) {
+          llvm::consumeError(value.takeError());
+          continue;  // not JSON: not written by flow
+        }
+        carried.push_back({name, std::move(*value)});
       }
       std::fprintf(stderr, "flow: resuming run %lld (%s)\n", static_cast<long long>(prev->id), prev->status.c_str());
     } else {
-      std::fprintf(stderr, "flow: nothing to resume (the latest run succeeded or there is none); running anew\n");
+      std::fprintf(stderr, "flow: nothing to resume for %s (its latest run here succeeded, or it has none); running anew\n",
+                   ra.input.c_str());
     }
   }
 
   if (is_flow) {
-    plan = CompileFlowFile(input, ra, argv0);
+    plan = CompileFlowFile(input, ra, carried, argv0);
     if (!plan) return Error(fmt::format("'{}' has errors: nothing ran", ra.input));
-  } else if (!BindParams(*plan, ra.params)) {
+  } else if (!BindParams(*plan, ra.params, carried, resumed_from)) {
     return 2;
   }
+  if (!CheckParams(*plan, ra, carried, resumed_from)) return Error("nothing ran: a param's value has the wrong type");
+  // What this run records as given: what a --resume of it carries over.
+  std::vector<std::string> given;
+  for (const auto& [name, text] : ra.params) given.push_back(name);
+  for (const auto& [name, value] : carried) {
+    if (std::any_of(plan->params.begin(), plan->params.end(), [&](const plan::Param& p) { return p.name == name; }))
+      given.push_back(name);
+    else
+      std::fprintf(stderr, "flow: param '%s' of run %lld is not in the program any more: not carried over\n",
+                   name.c_str(), static_cast<long long>(*resumed_from));
+  }
+  store->SetGivenParams(std::move(given));
+  WarnUnusedPools(*plan, ra.pools);
 
   Capacity cap;
   cap.cpus = ra.cpus.value_or(DefaultCpus());
   cap.memory_bytes = ra.memory.value_or(DefaultMemory());
+  // GPUs: the devices CUDA_VISIBLE_DEVICES names (the first N of them with
+  // --gpus N: a job never gets a device outside that list), else those of
+  // nvidia-smi; each is handed out by its name.
+  std::optional<std::vector<std::string>> visible = VisibleGpus();
   if (ra.gpus) {
     cap.gpus = *ra.gpus;
+    if (visible) {
+      if (static_cast<size_t>(*ra.gpus) > visible->size()) {
+        std::string list;
+        for (const auto& id : *visible) list += (list.empty() ? "" : ",") + id;
+        return Error(fmt::format("--gpus {}: CUDA_VISIBLE_DEVICES makes {} device{} visible{}; give at most that many, "
+                                 "or change CUDA_VISIBLE_DEVICES",
+                                 *ra.gpus, visible->size(), visible->size() == 1 ? "" : "s",
+                                 list.empty() ? "" : " (" + list + ")"));
+      }
+      cap.gpu_names.assign(visible->begin(), visible->begin() + *ra.gpus);
+    }
   } else {
-    cap.gpu_ids = DefaultGpus();
-    cap.gpus = static_cast<int>(cap.gpu_ids.size());
+    cap.gpu_names = visible ? *visible : SmiGpus();
+    cap.gpus = static_cast<int>(cap.gpu_names.size());
   }
   cap.pools = ra.pools;
   auto problems = PreflightErrors(*plan, cap);

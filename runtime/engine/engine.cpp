@@ -327,7 +327,7 @@ void Engine::WriteRecord(uint32_t id) {
     for (const auto& [k, v] : d.pools) res[k] = v;
     if (!it.gpus.empty()) {
       json::Array ids;
-      for (int g : it.gpus) ids.push_back(g);
+      for (int g : it.gpus) ids.push_back(GpuName(g));
       res["gpu_ids"] = std::move(ids);
       row.resources = ToText(json::Value(std::move(res)));
     } else {
@@ -826,7 +826,21 @@ RunSummary Engine::Run() {
                            sum.skipped, sum.failed, sum.not_run);
     if (!first_failure_.empty()) {
       sum.line += "; first failure: " + first_failure_;
-      if (!first_failed_.empty()) sum.line += fmt::format(" (flow logs {} {})", run_, ShellQuote(first_failed_));
+      if (!first_failed_.empty()) {
+        // `flow logs` reads the run store of the current folder: from
+        // another one, the hint names the project's with --dir, relative
+        // when it lies below, so that it works as printed.
+        std::string dir;
+        llvm::SmallString<256> cwd;
+        bool same = false;
+        if (llvm::sys::fs::current_path(cwd) || llvm::sys::fs::equivalent(cwd, opt_.project_dir, same) || !same) {
+          llvm::StringRef project = opt_.project_dir;
+          llvm::StringRef below = project;
+          if (!cwd.empty() && below.consume_front(cwd) && below.consume_front("/") && !below.empty()) project = below;
+          dir = " --dir " + ShellQuote(project);
+        }
+        sum.line += fmt::format(" (flow logs {} {}{})", run_, ShellQuote(first_failed_), dir);
+      }
     }
     json::Object s;
     s["total"] = static_cast<int64_t>(sum.total);

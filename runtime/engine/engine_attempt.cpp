@@ -86,7 +86,7 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
     env[var.name] = text;
   }
   std::string devices;
-  for (size_t i = 0; i < gpus.size(); ++i) devices += (i ? "," : "") + std::to_string(gpus[i]);
+  for (size_t i = 0; i < gpus.size(); ++i) devices += (i ? "," : "") + GpuName(gpus[i]);
   const std::pair<const char*, std::string> ours[] = {{"FLOW_RUN_ID", std::to_string(run_)},
                                                       {"FLOW_STAGE", it.name},
                                                       {"FLOW_ATTEMPT", std::to_string(it.attempt)},

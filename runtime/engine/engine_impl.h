@@ -191,6 +191,11 @@ class Engine {
                                    const std::string& out_prefix, bool command, std::string& error);
   std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
 
+  // The device of GPU index `g` as CUDA_VISIBLE_DEVICES names it.
+  std::string GpuName(int g) const {
+    const auto& names = opt_.capacity.gpu_names;
+    return g >= 0 && static_cast<size_t>(g) < names.size() ? names[g] : std::to_string(g);
+  }
   std::string Abs(const std::string& rel) const {
     return !rel.empty() && rel[0] == '/' ? rel : opt_.project_dir + "/" + rel;
   }

@@ -31,6 +31,9 @@ struct Capacity {
   double memory_bytes = 0;
   int gpus = 0;
   std::vector<int> gpu_ids;  // device indices; empty: 0..gpus-1
+  // What CUDA_VISIBLE_DEVICES calls the device of each index (numbers,
+  // GPU-UUIDs, MIG ids, as given); empty: the index itself.
+  std::vector<std::string> gpu_names;
   std::map<std::string, double> pools;
 };
 

@@ -3,6 +3,7 @@
 
 #include "util/hex.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace flow::rt {
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs(
   id INTEGER PRIMARY KEY, status TEXT NOT NULL, source TEXT, plan_path TEXT, entry TEXT,
   started_at REAL NOT NULL, ended_at REAL, pid INTEGER, args TEXT, capacities TEXT, summary TEXT,
   resumed_from INTEGER);
-CREATE TABLE IF NOT EXISTS run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT,
+CREATE TABLE IF NOT EXISTS run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, given INTEGER,
   PRIMARY KEY(run_id, name));
 CREATE TABLE IF NOT EXISTS instances(
   run_id INTEGER NOT NULL, name TEXT NOT NULL, stage TEXT, status TEXT NOT NULL, reason TEXT,
@@ -177,7 +178,17 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
   return s;
 }
 
-bool RunStore::CreateSchema() { return db_.Exec(kSchema); }
+bool RunStore::CreateSchema() {
+  if (!db_.Exec(kSchema)) return false;
+  // run_params.given came later: a store made before it gets the column,
+  // NULL (not known) in its earlier rows.
+  bool has_given = false;
+  {
+    Stmt s(db_, "SELECT name FROM pragma_table_info('run_params')");
+    while (s.Step()) has_given = has_given || s.Text(0) == "given";
+  }
+  return has_given || db_.Exec("ALTER TABLE run_params ADD COLUMN given INTEGER");
+}
 
 void RunStore::Begin() {
   if (in_tx_ || background_) return;
@@ -238,8 +249,9 @@ int RunStore::MarkInterrupted() {
 
 void RunStore::AddParam(int64_t run, const std::string& name, const std::string& value_json) {
   Write();
-  Stmt s(db_, "INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES(?,?,?)");
-  s.Bind(1, run).Bind(2, name).Bind(3, value_json);
+  bool given = std::find(given_params_.begin(), given_params_.end(), name) != given_params_.end();
+  Stmt s(db_, "INSERT OR REPLACE INTO run_params(run_id, name, value, given) VALUES(?,?,?,?)");
+  s.Bind(1, run).Bind(2, name).Bind(3, value_json).Bind(4, static_cast<int64_t>(given));
   s.Run();
 }
 
@@ -414,8 +426,9 @@ std::optional<int64_t> RunStore::LatestRun() {
   return std::nullopt;
 }
 
-std::optional<RunRow> RunStore::LatestUnfinished() {
-  Stmt s(db_, (std::string(kRunCols) + "ORDER BY id DESC LIMIT 1").c_str());
+std::optional<RunRow> RunStore::LatestUnfinished(const std::string& plan_path, const std::string& entry) {
+  Stmt s(db_, (std::string(kRunCols) + "WHERE plan_path = ? AND entry = ? ORDER BY id DESC LIMIT 1").c_str());
+  s.Bind(1, plan_path).Bind(2, entry);
   if (s.Step()) {
     RunRow r = ReadRun(s);
     if (r.status != "succeeded") return r;
@@ -425,6 +438,14 @@ std::optional<RunRow> RunStore::LatestUnfinished() {
 
 std::vector<std::pair<std::string, std::string>> RunStore::Params(int64_t run) {
   Stmt s(db_, "SELECT name, value FROM run_params WHERE run_id = ? ORDER BY name");
+  s.Bind(1, run);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t run) {
+  Stmt s(db_, "SELECT name, value FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) ORDER BY name");
   s.Bind(1, run);
   std::vector<std::pair<std::string, std::string>> out;
   while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));

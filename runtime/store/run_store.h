@@ -110,7 +110,13 @@ class RunStore {
   /// Runs left `running` by a `flow run` that died: marked `interrupted`,
   /// with their running instances and attempts. Returns how many.
   int MarkInterrupted();
+  /// Records a param's value (JSON) for `run`, marked as given when its name
+  /// is among those of SetGivenParams.
   void AddParam(int64_t run, const std::string& name, const std::string& value_json);
+  /// The params of the runs recorded from now on that were given on the
+  /// command line or carried over by --resume (the others took their
+  /// default): what a later --resume carries over.
+  void SetGivenParams(std::vector<std::string> names) { given_params_ = std::move(names); }
   void PutInstance(int64_t run, const InstanceRow& row);
   void AddAttempt(int64_t run, const AttemptRow& row);
   void AddEvent(int64_t run, const std::string& instance, const std::string& event, const std::string& detail);
@@ -128,9 +134,15 @@ class RunStore {
   std::vector<RunRow> Runs(int limit);
   std::optional<RunRow> GetRun(int64_t id);
   std::optional<int64_t> LatestRun();
-  /// The latest run that did not succeed (for --resume).
-  std::optional<RunRow> LatestUnfinished();
+  /// The latest run of the program `plan_path` (the .flow file or plan
+  /// that `flow run` was given) with entry `entry`, when it did not succeed
+  /// (for --resume).
+  std::optional<RunRow> LatestUnfinished(const std::string& plan_path, const std::string& entry);
+  /// name -> value (JSON) of every param of `run`, by name.
   std::vector<std::pair<std::string, std::string>> Params(int64_t run);
+  /// The params of `run` that were given (see SetGivenParams); for a run
+  /// recorded by a flow that did not mark them, all of them.
+  std::vector<std::pair<std::string, std::string>> GivenParams(int64_t run);
   std::vector<InstanceRow> Instances(int64_t run);
   std::optional<InstanceRow> GetInstance(int64_t run, const std::string& name);
   std::vector<AttemptRow> Attempts(int64_t run, const std::string& instance);
@@ -148,6 +160,7 @@ class RunStore {
     if (grouping_ && !in_tx_) Begin();
   }
   bool in_tx_ = false, grouping_ = false;
+  std::vector<std::string> given_params_;
 
   // ---- writing behind (SetBackground)
   struct InstanceOp {

@@ -330,6 +330,40 @@ TEST_F(ResourceE2E, GpusComeFromNvidiaSmiInPath) {
   EXPECT_THAT(none.err + none.out, HasSubstr("gpus")) << none.Describe();
 }
 
+// The GPUs are the devices CUDA_VISIBLE_DEVICES names, handed out by those
+// names (numbers, GPU-UUIDs, MIG ids): UUIDs used to give a capacity of 0,
+// and with --gpus N the stages got 0..N-1 whatever the list allowed.
+TEST_F(RunE2E, GpusAreTheDevicesCudaVisibleDevicesNamesByTheirNames) {
+  fs::path file = Use("gpus.flow");
+  std::vector<std::string> env = kFastEnv;
+  env.push_back("CUDA_VISIBLE_DEVICES=GPU-5f3c1a2b-aaaa, MIG-7");
+  Result r = Flow({"run", file.string(), "--cpus", "4"}, {}, 60, env);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  EXPECT_THAT(ReadFile(work_ / "one0.txt"), AnyOf("GPU-5f3c1a2b-aaaa\n", "MIG-7\n"));
+  EXPECT_THAT(ReadFile(work_ / "both.txt"), AnyOf("GPU-5f3c1a2b-aaaa,MIG-7\n", "MIG-7,GPU-5f3c1a2b-aaaa\n"));
+
+  // --gpus 2 takes the first two of the list, never a device outside it.
+  fs::remove_all(work_ / ".flow");
+  env.back() = "CUDA_VISIBLE_DEVICES=2,5,7";
+  Result two = Flow({"run", file.string(), "--cpus", "4", "--gpus", "2"}, {}, 60, env);
+  ASSERT_EQ(two.code, 0) << two.Describe();
+  EXPECT_THAT(ReadFile(work_ / "one0.txt"), AnyOf("2\n", "5\n"));
+  EXPECT_THAT(ReadFile(work_ / "one1.txt"), AnyOf("2\n", "5\n"));
+  EXPECT_THAT(ReadFile(work_ / "both.txt"), AnyOf("2,5\n", "5,2\n"));
+
+  // More than the list has: refused before anything runs.
+  env.back() = "CUDA_VISIBLE_DEVICES=2";
+  Result more = Flow({"run", file.string(), "--cpus", "4", "--gpus", "2"}, {}, 60, env);
+  EXPECT_EQ(more.code, 2) << more.Describe();
+  EXPECT_THAT(more.err, HasSubstr("--gpus 2: CUDA_VISIBLE_DEVICES makes 1 device visible (2)"));
+
+  // "-1" (and anything after it) names no device: no GPUs.
+  env.back() = "CUDA_VISIBLE_DEVICES=-1,3";
+  Result none = Flow({"run", file.string(), "--cpus", "4"}, {}, 60, env);
+  EXPECT_EQ(none.code, 2) << none.Describe();
+  EXPECT_THAT(none.err, HasSubstr("gpus")) << none.Describe();
+}
+
 TEST_F(RunE2E, StageAskingExactlyTheMemoryCapacityFits) {
   // memory: 4GB in a .flow file and --memory 4GB are the same size (4 x 2^30 bytes).
   fs::path file = Use("too_big_memory.flow");

@@ -121,6 +121,17 @@ class OutputFileTest : public ::testing::Test {
     EXPECT_EQ(Compile("expected.plan"), 0);
     return ReadFile(dir_ / "expected.plan");
   }
+  /// `plan` (as Expected() gives it, with "source":"a.flow") with another
+  /// source: a plan names its source relative to its own folder, or
+  /// absolute where that folder cannot be known (a pipe, standard output).
+  std::string WithSource(std::string plan, const std::string& source) {
+    const std::string from = "\"source\":\"a.flow\"";
+    size_t at = plan.find(from);
+    EXPECT_NE(at, std::string::npos) << plan;
+    if (at != std::string::npos) plan.replace(at, from.size(), "\"source\":\"" + source + "\"");
+    return plan;
+  }
+  std::string AbsoluteSource() { return fs::canonical(dir_ / "a.flow").string(); }
   /// Temporary files left in the folder (names with ".tmp").
   std::vector<std::string> Leftovers() {
     std::vector<std::string> names;
@@ -137,6 +148,7 @@ class OutputFileTest : public ::testing::Test {
 TEST_F(OutputFileTest, NamedPipeIsWrittenToAndStaysAPipe) {
   std::string expected = Expected();
   ASSERT_FALSE(expected.empty());
+  expected = WithSource(expected, AbsoluteSource());  // whoever reads the pipe may be anywhere
   fs::path fifo = dir_ / "pipe";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   // The reader holds the pipe open for writing too (O_RDWR), so that
@@ -181,7 +193,8 @@ TEST_F(OutputFileTest, LinksAreFollowedAndStayLinks) {
   }
   EXPECT_EQ(ReadFile(dir_ / "old.plan"), expected);
   EXPECT_EQ(ReadFile(dir_ / "new.plan"), expected);
-  EXPECT_EQ(ReadFile(dir_ / "sub" / "deep.plan"), expected);
+  EXPECT_EQ(ReadFile(dir_ / "sub" / "deep.plan"), WithSource(expected, "../a.flow"))
+      << "the source is relative to the folder of the file written";
   EXPECT_TRUE(Leftovers().empty());
 }
 
@@ -189,7 +202,7 @@ TEST_F(OutputFileTest, DashIsStandardOutput) {
   std::string expected = Expected();
   std::string out;
   EXPECT_EQ(Compile("-", &out), 0);
-  EXPECT_EQ(out, expected);
+  EXPECT_EQ(out, WithSource(expected, AbsoluteSource()));
   EXPECT_FALSE(fs::exists(dir_ / "-"));
 }
 
@@ -252,6 +265,40 @@ TEST_F(OutputFileTest, ALoopOfLinksIsAnErrorAndStaysLinks) {
   EXPECT_NE(r.err.find("cannot write 'loopA': Too many levels of symbolic links"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::is_symlink(dir_ / "loopA"));
   EXPECT_TRUE(fs::is_symlink(dir_ / "loopB"));
+}
+
+// docs/plan-format.md: a plan file names its source, and the files of its
+// imports, relative to its own folder, where `flow run PLAN` resolves them;
+// not relative to the folder flowc ran in.
+TEST_F(OutputFileTest, PathsInThePlanAreRelativeToThePlansFolder) {
+  fs::create_directories(dir_ / "p" / "lib");
+  fs::create_directories(dir_ / "p" / "plans");
+  std::ofstream(dir_ / "p" / "lib" / "c.flow") << "stage c() {\n  run \"true\"\n}\n";
+  std::ofstream(dir_ / "p" / "r.flow") << "import \"lib/c.flow\"\npipeline main {\n  c()\n}\n";
+  // From the source's folder's parent; with the source given absolute (the
+  // source is still made relative, an import given absolute stays so, as
+  // the stdlib's do); and with the plan in the source's folder.
+  struct Case {
+    std::vector<std::string> args;
+    fs::path plan;
+    std::string source, lib;
+  } cases[] = {
+      {{"p/r.flow", "-o", "p/plans/r.plan"}, dir_ / "p" / "plans" / "r.plan", "../r.flow", "../lib/c.flow"},
+      {{(dir_ / "p" / "r.flow").string(), "-o", (dir_ / "p" / "plans" / "abs.plan").string()},
+       dir_ / "p" / "plans" / "abs.plan", "../r.flow", (dir_ / "p" / "lib" / "c.flow").string()},
+      {{"p/r.flow", "-o", "p/here.plan"}, dir_ / "p" / "here.plan", "r.flow", "lib/c.flow"},
+  };
+  for (const auto& c : cases) {
+    Result r = Run(c.args);
+    ASSERT_EQ(r.status, 0) << c.plan << ": " << r.err;
+    std::string plan = ReadFile(c.plan);
+    EXPECT_NE(plan.find("\"source\":\"" + c.source + "\""), std::string::npos) << c.plan << ": " << plan.substr(0, 120);
+    EXPECT_NE(plan.find("\"file\":\"" + c.lib + "\""), std::string::npos) << c.plan << ": " << plan;
+  }
+  // --emit plan has no file to be relative to: paths as flowc was given them.
+  Result emitted = Run({"p/r.flow", "--emit", "plan"});
+  EXPECT_EQ(emitted.status, 0) << emitted.err;
+  EXPECT_NE(emitted.out.find("\"source\": \"p/r.flow\""), std::string::npos) << emitted.out.substr(0, 120);
 }
 
 }  // namespace

@@ -153,6 +153,30 @@ pipeline main {
   EXPECT_EQ(h.plan().Get(h.plan().gates[0].conds[0]).op, plan::Op::Lit);
 }
 
+TEST(LowerTest, TheLastParamOfANameWinsAndGivenTextBeatsCarriedValues) {
+  // `--param n=many --param n=2`: the last one wins, the earlier is not even
+  // parsed; a value carried over by --resume (param_values) counts only
+  // where no --param names the param.
+  lower::LowerOptions options;
+  options.params = {{"n", "many"}, {"n", "2"}, {"data", "a.csv"}};
+  options.param_values = {{"data", llvm::json::Value("old.csv")}, {"k", llvm::json::Value(7)}, {"gone", 1}};
+  PlanHelper h(With(R"(
+param n: int = 1
+param k: int = 1
+param data: file
+pipeline main {
+  for i in range(0, n) { count(src: data) }
+})"),
+               options);
+  ASSERT_TRUE(h.ok()) << ::testing::PrintToString(h.diags());
+  EXPECT_THAT(h.Names(), ElementsAre("count[0]", "count[1]"));
+  std::map<std::string, plan::Param> params;
+  for (const auto& p : h.plan().params) params[p.name] = p;
+  EXPECT_EQ(params["n"].value, llvm::json::Value(2));
+  EXPECT_EQ(params["data"].value, llvm::json::Value("a.csv"));
+  EXPECT_EQ(params["k"].value, llvm::json::Value(7));
+}
+
 TEST(LowerTest, ErrorsOnlyLoweringCanFind) {
   {
     lower::LowerOptions options;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -146,13 +147,14 @@ class EngineOrderTest : public ::testing::Test {
     return plan ? std::move(*plan) : plan::Plan{};
   }
 
-  RunSummary RunWith(const plan::Plan& plan, ScriptedExecutor& ex, double cpus) {
+  RunSummary RunWith(const plan::Plan& plan, ScriptedExecutor& ex, double cpus, Capacity cap = {}) {
     std::string error;
     auto store = RunStore::Open(dir_ + "/runs.db", true, error);
     EXPECT_TRUE(store) << error;
     RunOptions opt;
     opt.project_dir = dir_;
     opt.plan_path = dir_ + "/test.flow";
+    opt.capacity = cap;
     opt.capacity.cpus = cpus;
     opt.capacity.memory_bytes = 1e12;
     opt.progress = ProgressMode::None;
@@ -282,6 +284,38 @@ pipeline main {
   RunSummary sum = RunWith(plan, ex, 2);
   EXPECT_EQ(sum.exit_code, 0) << sum.line;
   EXPECT_THAT(After(ex, 2), ::testing::ElementsAre("big#1", "w#1")) << ::testing::PrintToString(ex.submits());
+}
+
+// GPUs reach the command as CUDA_VISIBLE_DEVICES names them (numbers,
+// GPU-UUIDs, MIG ids), not as flow's own indices 0..N-1: with
+// CUDA_VISIBLE_DEVICES=2,5 a stage must get device 2 or 5, never 0.
+TEST_F(EngineOrderTest, GpusAreHandedOutByTheirNames) {
+  plan::Plan plan = Compile(R"(
+stage g(n: int) {
+  resources { gpus: 1 }
+  run "true"
+}
+pipeline main {
+  for i in range(3) {
+    g(n: i)
+  }
+}
+)");
+  std::vector<std::string> devices;
+  ScriptedExecutor ex([&](ScriptedExecutor& e, double wait) -> std::vector<std::pair<std::string, int>> {
+    for (const auto& j : e.running())
+      for (const auto& kv : j.spec.env)
+        if (kv.rfind("CUDA_VISIBLE_DEVICES=", 0) == 0) devices.push_back(j.spec.instance + " " + kv.substr(21));
+    return EndOldest(e, wait);
+  });
+  Capacity cap;
+  cap.gpus = 2;
+  cap.gpu_names = {"GPU-5f3c1a2b-aaaa", "MIG-7"};
+  RunSummary sum = RunWith(plan, ex, 4, cap);
+  EXPECT_EQ(sum.exit_code, 0) << sum.line;
+  std::set<std::string> seen;
+  for (const auto& d : devices) seen.insert(d.substr(d.find(' ') + 1));
+  EXPECT_THAT(seen, ::testing::UnorderedElementsAre("GPU-5f3c1a2b-aaaa", "MIG-7")) << ::testing::PrintToString(devices);
 }
 
 }  // namespace

@@ -167,21 +167,80 @@ TEST_F(StoreTest, NewRunAndFinishRun) {
 }
 
 TEST_F(StoreTest, LatestUnfinished) {
-  EXPECT_FALSE(store_->LatestUnfinished().has_value());
+  const std::string f = "/p/main.flow";
+  EXPECT_FALSE(store_->LatestUnfinished(f, "main").has_value());
   int64_t a = store_->NewRun(Run());
   store_->FinishRun(a, "failed", "{}");
-  EXPECT_EQ(store_->LatestUnfinished()->id, a);
+  EXPECT_EQ(store_->LatestUnfinished(f, "main")->id, a);
   int64_t b = store_->NewRun(Run());
   store_->FinishRun(b, "cancelled", "{}");
-  EXPECT_EQ(store_->LatestUnfinished()->id, b);
+  EXPECT_EQ(store_->LatestUnfinished(f, "main")->id, b);
   int64_t c = store_->NewRun(Run());
   store_->MarkInterrupted();
-  EXPECT_EQ(store_->LatestUnfinished()->id, c);
-  EXPECT_EQ(store_->LatestUnfinished()->status, "interrupted");
+  EXPECT_EQ(store_->LatestUnfinished(f, "main")->id, c);
+  EXPECT_EQ(store_->LatestUnfinished(f, "main")->status, "interrupted");
   int64_t d = store_->NewRun(Run());
   store_->FinishRun(d, "succeeded", "{}");
-  auto after_success = store_->LatestUnfinished();
+  auto after_success = store_->LatestUnfinished(f, "main");
   EXPECT_TRUE(!after_success || after_success->id != d) << "a succeeded run is not unfinished";
+}
+
+TEST_F(StoreTest, LatestUnfinishedIsOfTheSameProgramAndEntry) {
+  // A failed run of another file, or of another entry of the same file, is
+  // not what --resume of this one continues.
+  RunRow other = Run();
+  other.plan_path = other.source = "/p/other.flow";
+  int64_t a = store_->NewRun(Run());
+  store_->FinishRun(a, "failed", "{}");
+  int64_t b = store_->NewRun(other);
+  store_->FinishRun(b, "failed", "{}");
+  RunRow entry = Run();
+  entry.entry = "nightly";
+  int64_t c = store_->NewRun(entry);
+  store_->FinishRun(c, "failed", "{}");
+  EXPECT_EQ(store_->LatestUnfinished("/p/main.flow", "main")->id, a);
+  EXPECT_EQ(store_->LatestUnfinished("/p/other.flow", "main")->id, b);
+  EXPECT_EQ(store_->LatestUnfinished("/p/main.flow", "nightly")->id, c);
+  EXPECT_FALSE(store_->LatestUnfinished("/p/new.flow", "main").has_value());
+  // The latest run of the program decides: it succeeded, nothing to resume.
+  int64_t d = store_->NewRun(Run());
+  store_->FinishRun(d, "succeeded", "{}");
+  EXPECT_FALSE(store_->LatestUnfinished("/p/main.flow", "main").has_value());
+  EXPECT_EQ(store_->LatestUnfinished("/p/other.flow", "main")->id, b);
+}
+
+TEST_F(StoreTest, GivenParamsAreThoseMarkedGiven) {
+  using P = std::pair<std::string, std::string>;
+  store_->SetGivenParams({"lr"});
+  int64_t run = store_->NewRun(Run());
+  store_->AddParam(run, "lr", "0.1");
+  store_->AddParam(run, "epochs", "10");  // took its default
+  EXPECT_THAT(store_->GivenParams(run), ElementsAre(P{"lr", "0.1"}));
+  EXPECT_THAT(store_->Params(run), ElementsAre(P{"epochs", "10"}, P{"lr", "0.1"}));
+  EXPECT_EQ(Query("SELECT given FROM run_params WHERE name = 'epochs'"), "0");
+}
+
+TEST_F(StoreTest, AStoreWithoutTheGivenColumnGetsItAndItsParamsCountAsGiven) {
+  // A run store made before run_params.given: opening it adds the column;
+  // its earlier rows say nothing, and all their params are carried over.
+  using P = std::pair<std::string, std::string>;
+  store_.reset();
+  fs::remove(path_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, "
+                         "PRIMARY KEY(run_id, name)); INSERT INTO run_params VALUES(1, 'x', '3');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  std::string error;
+  store_ = RunStore::Open(path_, true, error);
+  ASSERT_TRUE(store_) << error;
+  EXPECT_THAT(store_->GivenParams(1), ElementsAre(P{"x", "3"}));
+  int64_t run = store_->NewRun(Run());
+  store_->AddParam(run, "x", "1");
+  EXPECT_TRUE(store_->GivenParams(run).empty());
 }
 
 TEST_F(StoreTest, MarkInterrupted) {
