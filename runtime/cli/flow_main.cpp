@@ -417,7 +417,11 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   if (ra.executor == "slurm")
     return Error("the slurm executor is not available yet (it is the next milestone); use --executor local");
   std::string input = Absolute(ra.input);
-  if (!llvm::sys::fs::is_regular_file(input)) return Error("cannot read '" + ra.input + "': no such file");
+  if (!llvm::sys::fs::is_regular_file(input))
+    return Error("cannot read '" + ra.input + "': " +
+                 (llvm::sys::fs::is_directory(input) ? "it is a folder; give a .flow file or a plan"
+                  : llvm::sys::fs::exists(input)     ? "it is not a regular file"
+                                                     : "no such file"));
   bool is_flow = llvm::sys::path::extension(input) == ".flow";
 
   // The project folder: the entry .flow file's, where .flow/ lives.

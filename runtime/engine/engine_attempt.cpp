@@ -229,7 +229,9 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
       }
       if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) {
         error = fmt::format("output '{}': expected {}, found {}", f.name, dir ? "a folder" : "a file",
-                            S_ISDIR(st.st_mode) ? "a folder" : "something else");
+                            S_ISDIR(st.st_mode)   ? "a folder"
+                            : S_ISREG(st.st_mode) ? "a file"
+                                                  : "neither a file nor a folder");
         return false;
       }
       outputs[f.name] = final_path;

@@ -95,9 +95,9 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     if (!v) continue;
     inputs.emplace_back(f.name, v);
     bool bad = false;
-    ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool) {
+    ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool dir) {
       if (bad || files.count(path)) return;
-      auto h = HashPath(&store_, opt_.project_dir, path, error);
+      auto h = HashPath(&store_, opt_.project_dir, path, error, dir ? PathKind::Dir : PathKind::File);
       if (!h) {
         error = fmt::format("input '{}': {}", f.name, error);
         bad = true;

@@ -266,10 +266,19 @@ const char* SpecialKind(mode_t mode) {
 // `full` is `path` resolved; `top`: the path a value names (links followed,
 // only a regular file or a folder accepted), else an entry of a folder.
 std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, const std::string& path, bool top,
-                                  std::string& error) {
+                                  std::string& error, PathKind kind = PathKind::Any) {
   struct stat st;
   if ((top ? stat(full.c_str(), &st) : lstat(full.c_str(), &st)) != 0) {
     error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (kind == PathKind::File && S_ISDIR(st.st_mode)) {
+    error = "expected a file, found the folder " + path;
+    return std::nullopt;
+  }
+  if (kind == PathKind::Dir && !S_ISDIR(st.st_mode)) {
+    error = "expected a folder, found " + std::string(S_ISREG(st.st_mode) ? "the file " : "") + path +
+            (S_ISREG(st.st_mode) ? "" : std::string(", which is ") + SpecialKind(st.st_mode));
     return std::nullopt;
   }
   if (S_ISDIR(st.st_mode)) {
@@ -329,9 +338,9 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
 }  // namespace
 
 std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
-                                 std::string& error) {
+                                 std::string& error, PathKind kind) {
   std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
-  return HashEntry(store, full, path, /*top=*/true, error);
+  return HashEntry(store, full, path, /*top=*/true, error, kind);
 }
 
 }  // namespace flow::rt

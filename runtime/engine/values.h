@@ -42,8 +42,11 @@ std::string Brief(const llvm::json::Value& value);
 /// file or a folder; inside a folder, a link counts by its target's text
 /// (never followed) and a named pipe, socket or device by its kind (never
 /// opened). std::nullopt with `error` set when it cannot be read.
+/// `kind`: what the value's type says `path` is; a folder where a file is
+/// expected (or the other way round) is an error.
+enum class PathKind { Any, File, Dir };
 std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
-                                 std::string& error);
+                                 std::string& error, PathKind kind = PathKind::Any);
 
 
 }  // namespace flow::rt

@@ -261,5 +261,22 @@ TEST_F(CliE2E, APoolNoStageUsesIsWarnedAbout) {
   EXPECT_THAT(used.err, Not(HasSubstr("warning"))) << used.Describe();
 }
 
+// A folder given where a file is expected (and the other way round) fails
+// the instance saying which; `flow run` on a folder says it is one.
+TEST_F(CliE2E, PathsOfTheWrongKindAreNamedAsSuch) {
+  fs::path file = Use("kinds.flow");
+  fs::create_directories(work_ / "adir");
+  WriteFile(work_ / "afile", "x\n");
+  Result r = Flow({"run", file.string(), "--param", "f=adir", "--param", "d=afile", "--keep-going"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("usef: input 'f': expected a file, found the folder adir")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("used: input 'd': expected a folder, found the file afile")) << r.Describe();
+  Result ok = Flow({"run", file.string(), "--param", "f=afile", "--param", "d=adir"});
+  EXPECT_EQ(ok.code, 0) << ok.Describe();
+  Result folder = Flow({"run", work_.string()});
+  EXPECT_EQ(folder.code, 2) << folder.Describe();
+  EXPECT_THAT(folder.err, HasSubstr("it is a folder; give a .flow file or a plan")) << folder.Describe();
+}
+
 }  // namespace
 }  // namespace flow::e2e

@@ -601,6 +601,7 @@ TEST_F(RunE2E, DirOutputThatIsAFileFailsAndEntryPicksThePipeline) {
   Summary s = CheckSummary(r, "failed", {.instances = 1, .failed = 1});
   EXPECT_THAT(s.first_failure, HasSubstr("notdir")) << s.line;
   EXPECT_THAT(r.err, HasSubstr("'d'")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("expected a folder, found a file")) << r.Describe();
   EXPECT_FALSE(fs::exists(work_ / "listing.txt"));
 }
 

@@ -496,5 +496,18 @@ TEST_F(HashPathTest, LinksInsideAFolderCountByTheirTarget) {
   EXPECT_THAT(error, HasSubstr("top_dangling"));
 }
 
+// The value's type says whether a path is a file or a folder: a folder
+// given as a `file` input (or a file as a `dir`) fails, saying which.
+TEST_F(HashPathTest, KindMustMatchTheType) {
+  Write("d/a.txt", "A");
+  std::string error;
+  EXPECT_FALSE(HashPath(store_.get(), root_, "d", error, PathKind::File).has_value());
+  EXPECT_EQ(error, "expected a file, found the folder d");
+  EXPECT_FALSE(HashPath(store_.get(), root_, "d/a.txt", error, PathKind::Dir).has_value());
+  EXPECT_EQ(error, "expected a folder, found the file d/a.txt");
+  EXPECT_TRUE(HashPath(store_.get(), root_, "d", error, PathKind::Dir).has_value()) << error;
+  EXPECT_TRUE(HashPath(store_.get(), root_, "d/a.txt", error, PathKind::File).has_value()) << error;
+}
+
 }  // namespace
 }  // namespace flow::rt
