@@ -19,8 +19,5 @@ bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::strin
 /// True when `a` is option `name`, with or without "=value".
 bool IsOption(const std::string& a, const std::string& name);
 
-/// The explanation of `flow why`: what differs between two key-parts
-/// documents (JSON objects of stage, definition, command, inputs, files).
-std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after);
 
 }  // namespace flow::rt

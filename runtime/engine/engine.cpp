@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 
@@ -513,12 +514,30 @@ void Engine::ActivateNode(uint32_t id) {
     std::string err;
     auto pieces = Pieces(id, stage.command, it.dir, true, err);  // shows the final output paths
     it.reason = err.empty() ? BuildCommand(pieces).text : err;
-    if (progress_) progress_->Line("run", it.name, it.reason);
+    if (progress_) progress_->Line("run", it.name + " (" + WhyNotCached(id) + ")", it.reason);
     return Finish(id, true);
   }
   it.st = St::Queued;
   it.ready_at = WallNow();  // recorded with its start (the run store has no row per queueing)
   sched_.AddReady(id, DemandOf(stage), inst.priority_s, inst.estimate_ms / 1000.0);
+}
+
+// Why a dry run would run instance `id` instead of reusing an earlier
+// result: its stage is `cache false`, it never succeeded before, its
+// earlier result's outputs are gone, or what changed in its cache key since
+// (as `flow why` says it, the first two changes).
+std::string Engine::WhyNotCached(uint32_t id) {
+  const Item& it = items_[id];
+  if (!plan_.StageOf(InstanceOf(it)).cache) return "cache false: runs every time";
+  auto prev = store_.PreviousSuccess(std::numeric_limits<int64_t>::max(), it.name);
+  if (!prev) return "no earlier result";
+  if (prev->second.cache_key == it.key) return fmt::format("the outputs of its result of run {} are gone", prev->first);
+  auto lines = ExplainKeyChange(prev->second.key_parts, it.key_parts);
+  if (lines.empty()) return fmt::format("its cache key differs from run {}'s", prev->first);
+  std::string why = "since run " + std::to_string(prev->first) + ": " + lines[0];
+  if (lines.size() > 1) why += "; " + lines[1];
+  if (lines.size() > 2) why += fmt::format(" (and {} more)", lines.size() - 2);
+  return why;
 }
 
 void Engine::ActivateGate(uint32_t id) {

@@ -174,6 +174,7 @@ class Engine {
   AttemptRow AttemptOf(uint32_t id, const Completion* c, const char* status) const;
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
+  std::string WhyNotCached(uint32_t id);
   bool CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error);
   bool TakeTmpSlot(uint32_t id, std::string& error);
   void ReleaseTmpSlot(uint32_t id, bool reuse);

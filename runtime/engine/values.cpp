@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "fmt/format.h"
@@ -341,6 +342,56 @@ std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const
                                  std::string& error, PathKind kind) {
   std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
   return HashEntry(store, full, path, /*top=*/true, error, kind);
+}
+
+std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after) {
+  std::vector<std::string> out;
+  auto a = json::parse(before), b = json::parse(after);
+  if (!a || !b || !a->getAsObject() || !b->getAsObject()) {
+    if (!a) llvm::consumeError(a.takeError());
+    if (!b) llvm::consumeError(b.takeError());
+    out.push_back("the earlier run recorded no key parts to compare with");
+    return out;
+  }
+  const json::Object& x = *a->getAsObject();
+  const json::Object& y = *b->getAsObject();
+  auto str = [](const json::Object& o, const char* k) { return o.getString(k).getValueOr("").str(); };
+  if (str(x, "definition") != str(y, "definition")) {
+    if (str(x, "command") != str(y, "command"))
+      out.push_back(fmt::format("the stage's command changed: \"{}\" -> \"{}\"", str(x, "command"), str(y, "command")));
+    else
+      out.push_back("the stage's definition changed (its command's expressions, env, inputs or outputs)");
+  }
+  auto text = [](const json::Value* v) { return v ? Brief(*v) : std::string("(none)"); };
+  const json::Object* xi = x.getObject("inputs");
+  const json::Object* yi = y.getObject("inputs");
+  std::map<std::string, std::pair<const json::Value*, const json::Value*>> inputs;
+  if (xi)
+    for (const auto& kv : *xi) inputs[kv.first.str()].first = &kv.second;
+  if (yi)
+    for (const auto& kv : *yi) inputs[kv.first.str()].second = &kv.second;
+  for (const auto& [name, pair] : inputs) {
+    if (pair.first && pair.second && *pair.first == *pair.second) continue;
+    out.push_back(fmt::format("input '{}' changed: {} -> {}", name, text(pair.first), text(pair.second)));
+  }
+  const json::Object* xf = x.getObject("files");
+  const json::Object* yf = y.getObject("files");
+  std::map<std::string, std::pair<std::string, std::string>> files;
+  if (xf)
+    for (const auto& kv : *xf) files[kv.first.str()].first = kv.second.getAsString().getValueOr("").str();
+  if (yf)
+    for (const auto& kv : *yf) files[kv.first.str()].second = kv.second.getAsString().getValueOr("").str();
+  for (const auto& [path, h] : files) {
+    if (h.first == h.second) continue;
+    if (h.first.empty())
+      out.push_back(fmt::format("file {} is a new input", path));
+    else if (h.second.empty())
+      out.push_back(fmt::format("file {} is no longer an input", path));
+    else
+      out.push_back(fmt::format("file {} changed content", path));
+  }
+  if (x.get("run") || y.get("run")) out.push_back("the stage has `cache false`: it runs every time");
+  return out;
 }
 
 }  // namespace flow::rt

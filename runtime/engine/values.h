@@ -32,6 +32,11 @@ void ForEachPath(const plan::Plan& plan, const plan::Type& type, const llvm::jso
 void RewritePaths(const plan::Plan& plan, const plan::Type& type, llvm::json::Value& value,
                   const std::function<void(std::string& path, bool dir)>& fn);
 
+/// What differs between two key-parts documents (JSON objects of stage,
+/// definition, command, inputs, files), one line each: the explanation of
+/// `flow why` and of a dry run's "would run".
+std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after);
+
 /// A short text of a value for messages: JSON, cut at about 60 characters.
 std::string Brief(const llvm::json::Value& value);
 

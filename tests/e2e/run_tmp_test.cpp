@@ -260,9 +260,16 @@ TEST_F(RunE2E, DryRunWritesNothingInAFreshFolder) {
   ASSERT_EQ(dry.code, 0) << dry.Describe();
   EXPECT_THAT(dry.out + dry.err, HasSubstr("cat .flow/values/")) << dry.Describe();
   EXPECT_FALSE(fs::exists(work_ / ".flow")) << "the dry run created .flow/";
+  EXPECT_THAT(dry.out + dry.err, HasSubstr("show (no earlier result)")) << dry.Describe();
   // The real run writes the file and the command reads it.
   Result real = Flow({"run", file.string()});
   ASSERT_EQ(real.code, 0) << real.Describe();
+  // A dry run says why an instance would run again: what changed in its
+  // cache key since its last result, as `flow why` would.
+  Result changed = Flow({"run", file.string(), "--dry-run", "--param", "xs=[[4]]"});
+  ASSERT_EQ(changed.code, 0) << changed.Describe();
+  EXPECT_THAT(changed.out + changed.err, HasSubstr("show (since run 1: input 'xs' changed: [[1],[2,3]] -> [[4]])"))
+      << changed.Describe();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "engine/values.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/run_store.h"
