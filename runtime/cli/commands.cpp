@@ -118,6 +118,14 @@ int Status(RunStore& store, int64_t run) {
     first = false;
   }
   std::printf("\n");
+  // The run's first failure, which may be no instance's: a condition or a
+  // map's list that could not be evaluated stops the run too.
+  auto summary = json::parse(r->summary.empty() ? "null" : r->summary);
+  if (!summary) {
+    llvm::consumeError(summary.takeError());
+  } else if (const json::Object* o = summary->getAsObject()) {
+    if (auto f = o->getString("first_failure"); f && !f->empty()) std::printf("first failure: %s\n", f->str().c_str());
+  }
   return 0;
 }
 

@@ -479,6 +479,10 @@ TEST_F(RunE2E, ConditionThatCannotBeEvaluatedFailsTheRun) {
   EXPECT_EQ(r.code, 1) << r.Describe();
   CheckSummary(r, "failed", {.instances = 3});
   EXPECT_FALSE(fs::exists(work_ / "branch.txt")) << "a branch ran although its condition could not be evaluated";
+  // `flow status` says what failed, though no instance did.
+  Result status = Flow({"status"});
+  EXPECT_EQ(status.code, 0) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("first failure: if@17: condition 1: ")) << status.Describe();
 }
 
 TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
