@@ -201,7 +201,7 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
     }
     if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
       error = fmt::format("output '{}': it names {} as {}, but that is {}", output.name, path, dir ? "a folder" : "a file",
-                          S_ISDIR(st.st_mode) ? "a folder" : S_ISREG(st.st_mode) ? "a file" : "neither a file nor a folder");
+                          KindOf(st.st_mode));
       return;
     }
     if (llvm::StringRef(p).startswith(rel_tmp))
@@ -228,10 +228,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
         return false;
       }
       if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) {
-        error = fmt::format("output '{}': expected {}, found {}", f.name, dir ? "a folder" : "a file",
-                            S_ISDIR(st.st_mode)   ? "a folder"
-                            : S_ISREG(st.st_mode) ? "a file"
-                                                  : "neither a file nor a folder");
+        error = fmt::format("output '{}': expected {}, found {}", f.name, dir ? "a folder" : "a file", KindOf(st.st_mode));
         return false;
       }
       outputs[f.name] = final_path;

@@ -256,13 +256,6 @@ std::optional<uint64_t> HashFileContent(const std::string& path, const std::stri
   return llvm::xxHash64((*buf)->getBuffer());
 }
 
-const char* SpecialKind(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a named pipe";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a regular file";
-}
 
 // `full` is `path` resolved; `top`: the path a value names (links followed,
 // only a regular file or a folder accepted), else an entry of a folder.
@@ -279,7 +272,7 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
   }
   if (kind == PathKind::Dir && !S_ISDIR(st.st_mode)) {
     error = "expected a folder, found " + std::string(S_ISREG(st.st_mode) ? "the file " : "") + path +
-            (S_ISREG(st.st_mode) ? "" : std::string(", which is ") + SpecialKind(st.st_mode));
+            (S_ISREG(st.st_mode) ? "" : std::string(", which is ") + KindOf(st.st_mode));
     return std::nullopt;
   }
   if (S_ISDIR(st.st_mode)) {
@@ -319,7 +312,7 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
     if (top) {
       error = fmt::format("{} is {}: an input file must be a regular file or a folder (flow reads it to "
                           "compute the cache key, and reading a pipe would take what the command should read)",
-                          path, SpecialKind(st.st_mode));
+                          path, KindOf(st.st_mode));
       return std::nullopt;
     }
     // Never opened: a pipe would block or be drained, a device never ends.
@@ -392,6 +385,17 @@ std::vector<std::string> ExplainKeyChange(const std::string& before, const std::
   }
   if (x.get("run") || y.get("run")) out.push_back("the stage has `cache false`: it runs every time");
   return out;
+}
+
+const char* KindOf(mode_t mode) {
+  if (S_ISREG(mode)) return "a file";
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISLNK(mode)) return "a link";
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "neither a file nor a folder";
 }
 
 }  // namespace flow::rt

@@ -4,6 +4,8 @@
 // files for cache keys.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -36,6 +38,10 @@ void RewritePaths(const plan::Plan& plan, const plan::Type& type, llvm::json::Va
 /// definition, command, inputs, files), one line each: the explanation of
 /// `flow why` and of a dry run's "would run".
 std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after);
+
+/// What a file of mode `mode` (from stat) is, for messages: "a file",
+/// "a folder", "a named pipe", ...
+const char* KindOf(mode_t mode);
 
 /// A short text of a value for messages: JSON, cut at about 60 characters.
 std::string Brief(const llvm::json::Value& value);
