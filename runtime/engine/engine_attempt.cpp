@@ -180,14 +180,30 @@ void Engine::ReleaseTmpSlot(uint32_t id, bool reuse) {
 }
 
 // The files and folders named inside a value output (a `list<file>`, a
-// record with a `dir` field, ...): each must exist, and one inside this
-// attempt's own output paths (the only paths its command knows, under
-// .flow/tmp) is renamed with them, so it gets its final name here, in the
-// form the command wrote it (relative or absolute).
+// record with a `dir` field, ...): each must exist, and one inside one of
+// this attempt's own outputs (under .flow/tmp, the only paths its command
+// knows) moves with that output at commit, so it gets its final name here,
+// in the form the command wrote it (relative to the project folder, or
+// absolute). Paths are compared by their real folders, so that a command
+// that names them through another spelling (its real working folder when
+// the project's path has a link in it, `realpath`) is understood too. A path
+// in the attempt's temporary folder but in none of its outputs would not
+// survive the commit: an error.
 bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error) {
   const Item& it = items_[id];
-  const std::string rel_tmp = it.tmp + ".", rel_final = it.dir + ".";
-  const std::string abs_tmp = Abs(rel_tmp), abs_final = Abs(rel_final);
+  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
+  // The real folder of `abs`, then its last name (itself not resolved: a
+  // link inside an output is part of the output).
+  auto real = [](const std::string& abs) {
+    llvm::SmallString<256> parent(llvm::sys::path::parent_path(abs)), out;
+    if (llvm::sys::fs::real_path(parent, out)) return abs;
+    llvm::sys::path::append(out, llvm::sys::path::filename(abs));
+    return std::string(out);
+  };
+  auto within = [](const std::string& path, const std::string& root) {
+    return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/');
+  };
+  const std::string attempt_prefix = real(Abs(it.tmp + "."));  // .../SLOT/INSTANCE.KEY.
   RewritePaths(plan_, output.type, value, [&](std::string& path, bool dir) {
     if (!error.empty()) return;
     llvm::SmallString<256> norm(path);
@@ -204,10 +220,18 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
                           KindOf(st.st_mode));
       return;
     }
-    if (llvm::StringRef(p).startswith(rel_tmp))
-      path = rel_final + p.substr(rel_tmp.size());
-    else if (llvm::StringRef(p).startswith(abs_tmp))
-      path = abs_final + p.substr(abs_tmp.size());
+    std::string pr = real(Abs(p));
+    if (pr.compare(0, attempt_prefix.size(), attempt_prefix) != 0) return;  // not this attempt's: kept as written
+    for (const auto& f : stage.outputs) {
+      std::string out_real = real(Abs(it.tmp + "." + f.name));
+      if (!within(pr, out_real)) continue;
+      std::string final_path = it.dir + "." + f.name;
+      path = (llvm::sys::path::is_absolute(path) ? Abs(final_path) : final_path) + pr.substr(out_real.size());
+      return;
+    }
+    error = fmt::format("output '{}': it names {}, which is in this attempt's temporary folder but in none of its "
+                        "outputs, so it would be gone after the commit; write it inside an output",
+                        output.name, path);
   });
   return error.empty();
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "engine/engine_impl.h"
 #include "engine/values.h"
@@ -89,6 +90,7 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   // only), stage.
   std::vector<std::pair<llvm::StringRef, const json::Value*>> inputs;
   std::map<std::string, std::string> files;
+  std::set<std::pair<std::string, bool>> checked;  // (path, as a folder): each kind is checked once
   for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
     const plan::Field& f = stage.inputs[i];
     const json::Value* v = it.inputs.get(f.name);
@@ -96,7 +98,7 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     inputs.emplace_back(f.name, v);
     bool bad = false;
     ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool dir) {
-      if (bad || files.count(path)) return;
+      if (bad || !checked.insert({path, dir}).second) return;
       auto h = HashPath(&store_, opt_.project_dir, path, error, dir ? PathKind::Dir : PathKind::File);
       if (!h) {
         error = fmt::format("input '{}': {}", f.name, error);

@@ -273,6 +273,11 @@ TEST_F(CliE2E, PathsOfTheWrongKindAreNamedAsSuch) {
   EXPECT_THAT(r.err, HasSubstr("used: input 'd': expected a folder, found the file afile")) << r.Describe();
   Result ok = Flow({"run", file.string(), "--param", "f=afile", "--param", "d=adir"});
   EXPECT_EQ(ok.code, 0) << ok.Describe();
+  // The same path as a file and as a folder: the folder check is not
+  // skipped because the file was already hashed.
+  Result same = Flow({"run", file.string(), "--entry", "same_path", "--param", "f=afile", "--param", "d=afile"});
+  EXPECT_EQ(same.code, 1) << same.Describe();
+  EXPECT_THAT(same.err, HasSubstr("both: input 'd': expected a folder, found the file afile")) << same.Describe();
   Result folder = Flow({"run", work_.string()});
   EXPECT_EQ(folder.code, 2) << folder.Describe();
   EXPECT_THAT(folder.err, HasSubstr("it is a folder; give a .flow file or a plan")) << folder.Describe();

@@ -237,6 +237,35 @@ TEST_F(RunE2E, PathsInsideValueOutputsFollowTheCommittedFolder) {
   EXPECT_FALSE(fs::exists(work_ / ".flow/tmp/0/a.txt"));
 }
 
+// Paths the command names by another spelling of the same place are
+// understood: its real path, when the project's path as flow was given it
+// goes through a link (flow run from outside, through the link), or when
+// .flow/out lies on another filesystem.
+TEST_F(RunE2E, PathsInsideValueOutputsSpelledByTheirRealPathFollowTheCommit) {
+  fs::path file = Use("split.flow");
+  fs::create_directories(work_ / "real");
+  fs::rename(file, work_ / "real" / "split.flow");
+  fs::create_directory_symlink(work_ / "real", work_ / "link");
+  Result r = Flow({"run", "link/split.flow", "--entry", "real_paths"}, work_);
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  auto seen = Lines(ReadFile(work_ / "real" / "seen.txt"));
+  ASSERT_EQ(seen.size(), 2u) << ReadFile(work_ / "real" / "seen.txt");
+  EXPECT_THAT(seen[0], HasSubstr("/.flow/out/real_split/")) << "not renamed: " << seen[0];
+  EXPECT_EQ(seen[1], "r");
+  Result r2 = Flow({"run", "link/split.flow", "--entry", "absolute"}, work_);
+  EXPECT_EQ(r2.code, 0) << r2.Describe();
+}
+
+// A path in the attempt's temporary folder but in none of its outputs (a
+// file beside an output) would be gone after the commit: the producer fails.
+TEST_F(RunE2E, ValueOutputNamingAFileBesideTheOutputsFailsItsProducer) {
+  fs::path file = Use("split.flow");
+  Result r = Flow({"run", file.string(), "--entry", "beside_outputs"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("beside: output 'files': it names ")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("in none of its outputs")) << r.Describe();
+}
+
 // Each path named in a value output must exist when the command ends: the
 // producer fails, naming the output and the path, not its consumer.
 TEST_F(RunE2E, ValueOutputNamingAMissingFileFailsItsProducer) {
