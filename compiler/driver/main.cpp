@@ -178,7 +178,11 @@ void RebasePaths(flow::plan::Plan& plan, const std::string& output) {
   std::string target;
   fs::file_status st;
   llvm::SmallString<256> real;
-  if (output != "-" && !FollowLinks(output, target) &&
+  // Something that exists and is no regular file (a device, a pipe, also
+  // through /dev/stdout) is written as it is, as WritePlanFile does: no folder.
+  fs::file_status direct;
+  bool special = !fs::status(output, direct, /*follow=*/true) && !fs::is_regular_file(direct);
+  if (output != "-" && !special && !FollowLinks(output, target) &&
       (fs::status(target, st, /*follow=*/true) || fs::is_regular_file(st))) {
     std::string parent(path::parent_path(target));
     if (!fs::real_path(parent.empty() ? "." : parent, real)) dir = std::string(real);

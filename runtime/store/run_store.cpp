@@ -187,7 +187,10 @@ bool RunStore::CreateSchema() {
     Stmt s(db_, "SELECT name FROM pragma_table_info('run_params')");
     while (s.Step()) has_given = has_given || s.Text(0) == "given";
   }
-  return has_given || db_.Exec("ALTER TABLE run_params ADD COLUMN given INTEGER");
+  if (has_given || db_.Exec("ALTER TABLE run_params ADD COLUMN given INTEGER")) return true;
+  // Another flow opening the same old store may have added it first.
+  Stmt s(db_, "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given'");
+  return s.Step() && s.Int(0) == 1;
 }
 
 void RunStore::Begin() {

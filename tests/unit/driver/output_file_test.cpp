@@ -206,6 +206,16 @@ TEST_F(OutputFileTest, DashIsStandardOutput) {
   EXPECT_FALSE(fs::exists(dir_ / "-"));
 }
 
+// /dev/stdout to a pipe (how the tests run flowc) is written as it is, like
+// `-o -`: the plan's folder cannot be known, so its source is absolute (it
+// was made relative to /proc/self/fd, which `..` cannot leave).
+TEST_F(OutputFileTest, DevStdoutToAPipeGivesAnAbsoluteSource) {
+  std::string expected = Expected();
+  std::string out;
+  EXPECT_EQ(Compile("/dev/stdout", &out), 0) << last_.err;
+  EXPECT_EQ(out, WithSource(expected, AbsoluteSource()));
+}
+
 TEST_F(OutputFileTest, FolderIsAnErrorAndRegularFileIsReplacedWhole) {
   fs::create_directory(dir_ / "folder");
   EXPECT_EQ(Compile("folder"), 1);
