@@ -108,11 +108,26 @@ std::optional<json::Value> Lowerer::ParamValue(int index) {
     }
     overridden = true;
   }
-  for (const auto& [name, v] : options_.param_values)
-    if (!overridden && name == info.decl->name) {
+  // A value carried over (by --resume) is checked like --param text: the
+  // param's type may have changed since the run it comes from.
+  for (const auto& [name, v] : options_.param_values) {
+    if (overridden || name != info.decl->name) continue;
+    overridden = true;
+    std::string text;
+    if (auto str = v.getAsString())
+      text = str->str();
+    else
+      llvm::raw_string_ostream(text) << v;
+    auto parsed = ParseParamValue(text, TypeOf(info.type));
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      auto& d = Error(DiagKind::BadParamValue, info.decl->name_range,
+                      fmt::format("param '{}' carried over by --resume ({}): {}", name, text, *err));
+      d.fix_hint = fmt::format("param '{}' is of type {} now: give it with --param {}=...", name,
+                               prog_.types.Name(info.type), name);
+    } else {
       value = v;
-      overridden = true;
     }
+  }
   if (!overridden && info.decl->default_value) {
     Frame frame;
     frame.module = info.module;

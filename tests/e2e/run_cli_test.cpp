@@ -283,5 +283,23 @@ TEST_F(CliE2E, PathsOfTheWrongKindAreNamedAsSuch) {
   EXPECT_THAT(folder.err, HasSubstr("it is a folder; give a .flow file or a plan")) << folder.Describe();
 }
 
+// A param whose type changed since the run --resume continues: its carried
+// value is refused before the compile uses it, naming the param, where it
+// came from and what to do (it used to reach a condition and fail there
+// with "cannot order these values").
+TEST_F(CliE2E, ACarriedParamOfTheWrongTypeIsNamedAsSuch) {
+  fs::path file = work_ / "t.flow";
+  WriteFile(file, "param n: list<int> = [1]\nstage a(x: list<int>) {\n  run \"false {x}\"\n}\npipeline main { a(x: n) }\n");
+  Result first = Flow({"run", file.string(), "--param", "n=[1,2,3]"});
+  ASSERT_EQ(first.code, 1) << first.Describe();
+  WriteFile(file, "param n: int = 2\nstage a(i: int) {\n  run \"echo {i}\"\n}\npipeline main {\n  if n > 1 { a(i: 99) }\n}\n");
+  Result resumed = Flow({"run", file.string(), "--resume"});
+  EXPECT_EQ(resumed.code, 2) << resumed.Describe();
+  EXPECT_THAT(resumed.err, HasSubstr("param 'n' carried over by --resume ([1,2,3])")) << resumed.Describe();
+  EXPECT_THAT(resumed.err, HasSubstr("give it with --param n=")) << resumed.Describe();
+  Result given = Flow({"run", file.string(), "--resume", "--param", "n=3"});
+  EXPECT_EQ(given.code, 0) << given.Describe();
+}
+
 }  // namespace
 }  // namespace flow::e2e
