@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/run_store.h"
 
+#include "llvm/Support/JSON.h"
 #include "util/hex.h"
 
 #include <algorithm>
@@ -448,10 +449,37 @@ std::vector<std::pair<std::string, std::string>> RunStore::Params(int64_t run) {
 }
 
 std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t run) {
-  Stmt s(db_, "SELECT name, value FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) ORDER BY name");
+  // Rows written before `given` existed (NULL) are given when the run's
+  // command line named them (--param NAME=... or --param=NAME=...), so
+  // that their defaults are not carried over and pinned from then on.
+  std::vector<std::string> named;
+  bool parsed_args = false;
+  auto on_command_line = [&](const std::string& name) {
+    if (!parsed_args) {
+      parsed_args = true;
+      Stmt a(db_, "SELECT args FROM runs WHERE id = ?");
+      a.Bind(1, run);
+      auto args = a.Step() ? llvm::json::parse(a.Text(0)) : llvm::json::parse("[]");
+      if (!args) llvm::consumeError(args.takeError());
+      const llvm::json::Array* arr = args ? args->getAsArray() : nullptr;
+      for (size_t i = 0; arr && i < arr->size(); ++i) {
+        std::string v = (*arr)[i].getAsString().getValueOr("").str();
+        if (v == "--param" && i + 1 < arr->size())
+          v = (*arr)[++i].getAsString().getValueOr("").str();
+        else if (v.rfind("--param=", 0) == 0)
+          v = v.substr(8);
+        else
+          continue;
+        if (size_t eq = v.find('='); eq != std::string::npos) named.push_back(v.substr(0, eq));
+      }
+    }
+    return std::find(named.begin(), named.end(), name) != named.end();
+  };
+  Stmt s(db_, "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) ORDER BY name");
   s.Bind(1, run);
   std::vector<std::pair<std::string, std::string>> out;
-  while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));
+  while (s.Step())
+    if (!s.IsNull(2) || on_command_line(s.Text(0))) out.emplace_back(s.Text(0), s.Text(1));
   return out;
 }
 

@@ -220,24 +220,32 @@ TEST_F(StoreTest, GivenParamsAreThoseMarkedGiven) {
   EXPECT_EQ(Query("SELECT given FROM run_params WHERE name = 'epochs'"), "0");
 }
 
-TEST_F(StoreTest, AStoreWithoutTheGivenColumnGetsItAndItsParamsCountAsGiven) {
+TEST_F(StoreTest, AStoreWithoutTheGivenColumnGetsItAndItsCommandLineSaysWhatWasGiven) {
   // A run store made before run_params.given: opening it adds the column;
-  // its earlier rows say nothing, and all their params are carried over.
+  // its earlier rows say nothing, so the run's command line decides: a
+  // param it named (either spelling) is carried over, one that took its
+  // default is not (carrying it would pin the default from then on).
   using P = std::pair<std::string, std::string>;
   store_.reset();
   fs::remove(path_);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE runs(id INTEGER PRIMARY KEY, status TEXT NOT NULL, source TEXT, plan_path TEXT, "
+                         "entry TEXT, started_at REAL NOT NULL, ended_at REAL, pid INTEGER, args TEXT, capacities TEXT, "
+                         "summary TEXT, resumed_from INTEGER);"
+                         "INSERT INTO runs(id, status, started_at, args) VALUES(1, 'failed', 0, "
+                         "'[\"a.flow\",\"--param\",\"x=3\",\"--param=z=[1]\",\"--cpus\",\"2\"]');"
                          "CREATE TABLE run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, "
-                         "PRIMARY KEY(run_id, name)); INSERT INTO run_params VALUES(1, 'x', '3');",
+                         "PRIMARY KEY(run_id, name)); INSERT INTO run_params VALUES(1, 'x', '3'), (1, 'y', '20'), "
+                         "(1, 'z', '[1]');",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   std::string error;
   store_ = RunStore::Open(path_, true, error);
   ASSERT_TRUE(store_) << error;
-  EXPECT_THAT(store_->GivenParams(1), ElementsAre(P{"x", "3"}));
+  EXPECT_THAT(store_->GivenParams(1), ElementsAre(P{"x", "3"}, P{"z", "[1]"}));
   int64_t run = store_->NewRun(Run());
   store_->AddParam(run, "x", "1");
   EXPECT_TRUE(store_->GivenParams(run).empty());
