@@ -17,7 +17,7 @@ std::atomic<int> g_signal{0};
 
 void OnSignal(int sig) {
   int saved = errno;
-  if (sig == SIGINT || sig == SIGTERM) {
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
     g_interrupts.fetch_add(1);
     g_signal.store(sig);
   }
@@ -37,6 +37,11 @@ int InstallSignalPipe() {
   sigaction(SIGCHLD, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A closed terminal (or a dropped ssh session) cancels the run as Ctrl-C
+  // does, unless flow was started with SIGHUP ignored (nohup): then it
+  // stays ignored and the run goes on.
+  struct sigaction hup = {};
+  if (sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return g_pipe[0];
 }

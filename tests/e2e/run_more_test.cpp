@@ -523,6 +523,29 @@ TEST_F(RunE2E, SecondRunInTheSameFolderIsRefusedAndSigtermCancels) {
             "cancelled");
 }
 
+// A closed terminal (SIGHUP) cancels the run as Ctrl-C does: flow used to
+// die at once, leaving its commands running and the run marked running.
+TEST_F(RunE2E, SighupCancelsTheRunAndItsCommands) {
+  struct sigaction hup = {};
+  if (sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler == SIG_IGN)
+    GTEST_SKIP() << "the tests run with SIGHUP ignored (nohup): flow keeps it ignored, as it should";
+  fs::path file = Use("long.flow");
+  Process p = Start({"run", file.string()});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "slow.pid") || p.Exited(); }, 20)) << "the slow stage never started";
+  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  p.Signal(SIGHUP);
+  Result r = p.Wait(20);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  Summary s = CheckSummary(r, "cancelled", {.instances = 1, .ran = 0});
+  pid_t sh = std::stoi("0" + ReadFile(work_ / "slow.pid"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 5)) << "the cancelled command " << sh << " still runs";
+  RunStore store(Db());
+  int run = s.run > 0 ? s.run : LatestRun();
+  EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(run)}), "cancelled");
+}
+
 TEST_F(RunE2E, SigintCancelsTheRunAndItsCommands) {
   fs::path file = Use("long.flow");
   Process p = Start({"run", file.string()});
