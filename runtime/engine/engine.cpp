@@ -628,6 +628,26 @@ void Engine::ActivateMap(uint32_t id) {
   }
 }
 
+// When the run store cannot be written (a full disk, a broken file), the
+// results of what finishes are not recorded and would not be reused: say so
+// at once, and stop the run (what runs is cancelled, nothing new starts).
+// Outputs already committed stay in .flow/out.
+void Engine::CheckStore() {
+  if (store_failed_) return;
+  std::string err = store_.WriterError();
+  if (err.empty()) return;
+  store_failed_ = true;
+  std::string what = "the run store .flow/runs.db could not be written (" + err +
+                     "): what finishes now is not recorded, so the run stops; free the space (or fix the file) "
+                     "and run again with --resume";
+  std::fprintf(stderr, "flow: error: %s\n", what.c_str());
+  if (first_failure_.empty()) first_failure_ = what;
+  if (!stopping_) {
+    stopping_ = true;
+    CancelAll();
+  }
+}
+
 void Engine::CancelAll() {
   for (auto& [job, id] : by_job_) exec_.Cancel(job);
   for (auto& [t, id] : retries_) {
@@ -725,6 +745,7 @@ RunSummary Engine::Run() {
     if (opt_.dry_run) return;
     FlushRecords();
     store_.Commit();
+    CheckStore();
   };
   int interrupts = InterruptCount();
   bool drained_queue = false;

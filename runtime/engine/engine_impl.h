@@ -175,6 +175,7 @@ class Engine {
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
   std::string WhyNotCached(uint32_t id);
+  void CheckStore();
   bool CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error);
   bool TakeTmpSlot(uint32_t id, std::string& error);
   void ReleaseTmpSlot(uint32_t id, bool reuse);
@@ -229,6 +230,7 @@ class Engine {
   std::shared_ptr<const std::vector<std::string>> base_env_lines_;  // the same as NAME=VALUE, less ours
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
+  bool store_failed_ = false;  // the run store could not be written: the run stops
   std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists
   // Folders for the outputs of running attempts (.flow/tmp/SLOT), one per
   // attempt at a time: a command creating its outputs there never holds the

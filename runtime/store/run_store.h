@@ -82,6 +82,12 @@ class RunStore {
   ~RunStore();
 
   const std::string& error() const { return db_.error(); }
+  /// The first error of the writer thread while it writes behind (a full
+  /// disk, a broken file); empty while there is none.
+  std::string WriterError() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writer_error_;
+  }
 
   // State changes are grouped: Begin() ... Commit() is one transaction.
   // Every change is inside one; `flow run` commits before it waits.

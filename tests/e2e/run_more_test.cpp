@@ -2,6 +2,8 @@
 // End-to-end tests of `flow run`, continued: crash safety, injection,
 // caching, the store's commands, exit codes, cancellation, resume, records,
 // folders, dry runs, plan files, environment and process groups.
+#include <sys/mount.h>
+
 #include "run_fixture.h"
 
 namespace flow::e2e {
@@ -544,6 +546,28 @@ TEST_F(RunE2E, SighupCancelsTheRunAndItsCommands) {
   RunStore store(Db());
   int run = s.run > 0 ? s.run : LatestRun();
   EXPECT_EQ(store.Scalar("SELECT status FROM runs WHERE id = ?", {std::to_string(run)}), "cancelled");
+}
+
+// When the run store cannot be written (here a full disk: a 2 MB tmpfs that
+// a stage fills), flow says so at once and stops; it used to go on without a
+// word, recording nothing, so the next run redid everything. Needs root to
+// mount the tmpfs.
+TEST_F(RunE2E, AFullDiskThatStopsTheRunStoreStopsTheRunWithAMessage) {
+  fs::path dir = root_ / "full";
+  fs::create_directories(dir);
+  if (geteuid() != 0 || mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=2m") != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << strerror(errno);
+  WriteFile(dir / "p.flow",
+            "stage a(n: int) -> (o: file) {\n  run \"echo a{n} > {o}\"\n}\n"
+            "stage fill(i: file) -> (o: file) {\n"
+            "  run \"cat {i} > {o}; head -c 3000000 /dev/zero > filler.bin; sleep 0.3; true\"\n}\n"
+            "stage c(i: file) -> (o: file) {\n  run \"sleep 0.3; cat {i} > {o}\"\n}\n"
+            "pipeline main {\n  let x = a(n: 1)\n  let f = fill(i: x.o)\n  c(i: f.o)\n}\n");
+  Result r = Flow({"run", (dir / "p.flow").string()}, dir);
+  EXPECT_EQ(r.code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("flow: error: the run store .flow/runs.db could not be written")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("run again with --resume")) << r.Describe();
+  umount2(dir.c_str(), MNT_DETACH);
 }
 
 TEST_F(RunE2E, SigintCancelsTheRunAndItsCommands) {
