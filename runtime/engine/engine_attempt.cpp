@@ -306,7 +306,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
         continue;
       }
     }
-    error = fmt::format("output '{}': cannot commit it: {}", f.name, std::strerror(errno));
+    error = fmt::format("output '{}': cannot commit it to {}: {}", f.name, it.dir + "." + f.name, std::strerror(errno));
     return false;
   }
   it.outputs = std::move(outputs);

@@ -166,14 +166,21 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
   // WAL: readers never block the writer; NORMAL sync: a commit survives a
   // crash of flow (not necessarily a power cut), without an fsync each.
   s->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+  // What to do about a store that cannot be used: it depends on why.
+  auto advice = [&](const std::string& why) {
+    if (why.find("locked") != std::string::npos || why.find("busy") != std::string::npos)
+      return std::string("; another process holds it (a flow run, or a tool reading it): try again when it is done");
+    if (why.find("full") != std::string::npos || why.find("I/O") != std::string::npos)
+      return std::string("; check the free space of its file system");
+    return std::string("; if it is damaged or from another version of flow, move it aside (runs, cache and history start anew)");
+  };
   if (create && !s->CreateSchema()) {
-    error = "cannot create the run store " + path + ": " + s->db_.error();
+    error = "cannot set up the run store " + path + ": " + s->db_.error() + advice(s->db_.error());
     return nullptr;
   }
   s->st_ = std::make_unique<Statements>(s->db_);
   if (!s->db_.ok()) {
-    error = "the run store " + path + " is not usable (" + s->db_.error() +
-            "); it may come from another version of flow";
+    error = "the run store " + path + " is not usable (" + s->db_.error() + ")" + advice(s->db_.error());
     return nullptr;
   }
   return s;

@@ -301,5 +301,28 @@ TEST_F(CliE2E, ACarriedParamOfTheWrongTypeIsNamedAsSuch) {
   EXPECT_EQ(given.code, 0) << given.Describe();
 }
 
+// Errors about flow's own folder say what to do: a damaged run store is to
+// be moved aside (it was "it may come from another version of flow"), and
+// an output that cannot be committed names where it was to go.
+TEST_F(CliE2E, ErrorsAboutFlowsFolderSayWhereAndWhatToDo) {
+  fs::path file = work_ / "t.flow";
+  WriteFile(file, "stage b() -> (o: file) {\n  run \"touch {o}\"\n}\npipeline main { b() }\n");
+  fs::create_directories(work_ / ".flow");
+  WriteFile(work_ / ".flow" / "runs.db", std::string(5000, 'x'));
+  Result damaged = Flow({"run", file.string()});
+  EXPECT_EQ(damaged.code, 2) << damaged.Describe();
+  EXPECT_THAT(damaged.err, HasSubstr("file is not a database; if it is damaged or from another version of flow, move it aside"))
+      << damaged.Describe();
+  Result status = Flow({"status"});
+  EXPECT_THAT(status.err, HasSubstr("move it aside")) << status.Describe();
+
+  fs::remove(work_ / ".flow" / "runs.db");
+  fs::create_directories(work_ / ".flow" / "out");
+  WriteFile(work_ / ".flow" / "out" / "b", "");  // where the stage's folder goes
+  Result r = Flow({"run", file.string()});
+  EXPECT_EQ(r.code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("b: output 'o': cannot commit it to .flow/out/b/b.")) << r.Describe();
+}
+
 }  // namespace
 }  // namespace flow::e2e
