@@ -435,6 +435,12 @@ void Checker::CheckStageBody(int stage) {
       auto& d = Error(DiagKind::BadStageItem, s.run->value->range,
                       fmt::format("'run' needs a string command, found {}", TypeName(got)));
       d.fix_hint = "for example: run \"python3 train.py --data {data}\"";
+    } else if (const auto* str = dynamic_cast<const ast::StringLit*>(s.run->value.get());
+               str && str->IsPlain() && str->PlainText().find_first_not_of(" \t\r\n") == std::string::npos) {
+      // An empty command runs nothing and always succeeds: surely a mistake.
+      auto& d = Error(DiagKind::BadStageItem, s.run->value->range,
+                      fmt::format("stage '{}' has an empty 'run' command", s.name));
+      d.fix_hint = "for example: run \"python3 train.py --data {data}\"";
     }
   }
   PopScope();
