@@ -63,6 +63,28 @@ std::vector<std::string> PreflightErrors(const plan::Plan& plan, const Capacity&
   for (const auto& m : plan.maps)
     for (const auto& inst : m.instances)
       if (seen_stage.insert(inst.stage).second) check(inst);
+  // File names: an output is INSTANCE.KEY.OUTPUT (KEY: 16 digits) in the
+  // stage's folder, and may get ".old-RUN" for a moment at commit; a copy of
+  // a map template adds "[N]" to its name. A name over the file system's
+  // 255 bytes would fail every attempt after its command ran: say so now,
+  // once per stage.
+  constexpr size_t kNameMax = 255, kMargin = 24;  // ".old-RUN" and "[N]"
+  std::set<int32_t> long_stage;
+  auto name_check = [&](const plan::Instance& inst) {
+    const plan::Stage& s = plan.StageOf(inst);
+    size_t longest_output = 3;  // the log's ".N.out"
+    for (const auto& f : s.outputs) longest_output = std::max(longest_output, f.name.size());
+    size_t n = engine_detail::SafeName(inst.name).size() + 1 + 16 + 1 + longest_output + kMargin;
+    if ((n > kNameMax || engine_detail::SafeName(s.name).size() > kNameMax) && long_stage.insert(inst.stage).second)
+      errors.push_back(fmt::format("instance '{}' (stage '{}') can never run: the names of its files would be "
+                                   "about {} bytes long, over the {} a file name may have; give the stage (or the "
+                                   "pipeline that calls it) a shorter name",
+                                   inst.name.size() > 60 ? inst.name.substr(0, 57) + "..." : inst.name,
+                                   s.name.size() > 60 ? s.name.substr(0, 57) + "..." : s.name, n, kNameMax));
+  };
+  for (const auto& inst : plan.instances) name_check(inst);
+  for (const auto& m : plan.maps)
+    for (const auto& inst : m.instances) name_check(inst);
   return errors;
 }
 

@@ -324,5 +324,25 @@ TEST_F(CliE2E, ErrorsAboutFlowsFolderSayWhereAndWhatToDo) {
   EXPECT_THAT(r.err, HasSubstr("b: output 'o': cannot commit it to .flow/out/b/b.")) << r.Describe();
 }
 
+// A stage whose files' names would be over the file system's 255 bytes is
+// refused before anything runs; it used to run its command and then fail
+// with "found nothing" (its output could not even be created).
+TEST_F(CliE2E, NamesTooLongForTheFileSystemAreRefusedBeforeAnythingRuns) {
+  auto flow_with = [](size_t n) {
+    std::string name(n, 's');
+    return "stage " + name + "() -> (o: file) {\n  run \"touch {o}; echo ran >> ran.txt\"\n}\npipeline main { " + name +
+           "() }\n";
+  };
+  fs::path file = work_ / "t.flow";
+  WriteFile(file, flow_with(240));
+  Result r = Flow({"run", file.string()});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("over the 255 a file name may have; give the stage")) << r.Describe();
+  EXPECT_FALSE(fs::exists(work_ / "ran.txt")) << "the command ran";
+  WriteFile(file, flow_with(200));
+  Result ok = Flow({"run", file.string()});
+  EXPECT_EQ(ok.code, 0) << ok.Describe();
+}
+
 }  // namespace
 }  // namespace flow::e2e
