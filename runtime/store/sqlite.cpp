@@ -1,18 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/sqlite.h"
 
+#include <cstdio>
+
 namespace flow::rt {
 
-Db::Db(const std::string& path, bool create, bool read_only) {
+Db::Db(const std::string& path, bool create, bool read_only) : path_(path) {
   int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   flags |= SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     error_ = db_ ? sqlite3_errmsg(db_) : "out of memory";
     return;
   }
-  // Readers and the writer never wait long on each other (WAL); a writer
-  // that finds the database locked retries for up to 10 s.
-  sqlite3_busy_timeout(db_, 10000);
+  // Readers and the writer never wait long on each other (WAL); one that
+  // finds the database locked (another process holds a write transaction)
+  // retries for up to 10 s, and says so after the first second.
+  sqlite3_busy_handler(db_, &Db::OnBusy, this);
+}
+
+// SQLite's busy handler: `count` is the number of retries so far. Waits
+// 1, 2, 5, 10 ms, then 20 ms a time: about 10 s in all before giving up.
+int Db::OnBusy(void* self, int count) {
+  auto* db = static_cast<Db*>(self);
+  static constexpr int kDelaysMs[] = {1, 2, 5, 10};
+  int waited_ms = 0;
+  for (int i = 0; i < count; ++i) waited_ms += i < 4 ? kDelaysMs[i] : 20;
+  if (waited_ms >= 10000) return 0;
+  if (waited_ms >= 1000 && !db->said_waiting_) {
+    db->said_waiting_ = true;
+    std::fprintf(stderr, "flow: waiting for %s: another process holds it locked (gives up after 10 s)\n",
+                 db->path_.c_str());
+  }
+  sqlite3_sleep(count < 4 ? kDelaysMs[count] : 20);
+  return 1;
 }
 
 Db::~Db() {

@@ -75,8 +75,11 @@ class Db {
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
  private:
+  static int OnBusy(void* self, int count);
   sqlite3* db_ = nullptr;
   std::string error_;
+  std::string path_;
+  bool said_waiting_ = false;
 };
 
 }  // namespace flow::rt

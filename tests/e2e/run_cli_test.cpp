@@ -5,6 +5,8 @@
 // another folder, where a plan file's source is, and the parsing of
 // options. tests/e2e/exit_param.flow fails with exit code x, so the
 // summary line says which x a run used.
+#include <thread>
+
 #include "run_fixture.h"
 
 namespace flow::e2e {
@@ -342,6 +344,28 @@ TEST_F(CliE2E, NamesTooLongForTheFileSystemAreRefusedBeforeAnythingRuns) {
   WriteFile(file, flow_with(200));
   Result ok = Flow({"run", file.string()});
   EXPECT_EQ(ok.code, 0) << ok.Describe();
+}
+
+// Another process holding the run store's write lock: flow waits, says so
+// after a second (it used to wait without a word), and goes on when the
+// lock is released.
+TEST_F(CliE2E, ALockedRunStoreIsWaitedForWithAMessage) {
+  fs::path file = work_ / "t.flow";
+  WriteFile(file, "stage a() {\n  run \"true\"\n}\npipeline main { a() }\n");
+  ASSERT_EQ(Flow({"run", file.string()}).code, 0);  // makes the store
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread release([db] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  Result r = Flow({"run", file.string()});
+  release.join();
+  sqlite3_close(db);
+  EXPECT_EQ(r.code, 0) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("flow: waiting for ")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("runs.db: another process holds it locked")) << r.Describe();
 }
 
 }  // namespace
