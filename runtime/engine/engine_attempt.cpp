@@ -204,6 +204,10 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
     return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/');
   };
   const std::string attempt_prefix = real(Abs(it.tmp + "."));  // .../SLOT/INSTANCE.KEY.
+  // Each output's real temporary path, made once (a list may name many files).
+  std::vector<std::string> outputs_real;
+  outputs_real.reserve(stage.outputs.size());
+  for (const auto& f : stage.outputs) outputs_real.push_back(real(Abs(it.tmp + "." + f.name)));
   RewritePaths(plan_, output.type, value, [&](std::string& path, bool dir) {
     if (!error.empty()) return;
     llvm::SmallString<256> norm(path);
@@ -222,10 +226,10 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
     }
     std::string pr = real(Abs(p));
     if (pr.compare(0, attempt_prefix.size(), attempt_prefix) != 0) return;  // not this attempt's: kept as written
-    for (const auto& f : stage.outputs) {
-      std::string out_real = real(Abs(it.tmp + "." + f.name));
+    for (size_t o = 0; o < stage.outputs.size(); ++o) {
+      const std::string& out_real = outputs_real[o];
       if (!within(pr, out_real)) continue;
-      std::string final_path = it.dir + "." + f.name;
+      std::string final_path = it.dir + "." + stage.outputs[o].name;
       path = (llvm::sys::path::is_absolute(path) ? Abs(final_path) : final_path) + pr.substr(out_real.size());
       return;
     }
