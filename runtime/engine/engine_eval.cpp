@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -22,6 +24,80 @@
 #include "store/run_store.h"
 
 namespace flow::rt::engine_detail {
+
+// ------------------------------------------------------------------ cache keys
+
+void ExprText(const plan::Plan& plan, ExprId id, std::string& out, int depth) {
+  const ExprNode& n = plan.Get(id);
+  out += plan::Spelling(n.op);
+  if (!n.name.empty()) out += ":" + n.name;
+  if (n.op == Op::Lit) out += "=" + ToText(n.lit);
+  out += "(";
+  if (depth < 64)
+    for (ExprId a : n.args) {
+      ExprText(plan, a, out, depth + 1);
+      out += ",";
+    }
+  out += ")";
+}
+
+std::string TemplateText(const plan::Plan& plan, const std::vector<plan::TemplatePart>& parts, bool canonical) {
+  std::string s;
+  for (const auto& p : parts) {
+    if (!p.expr.valid()) {
+      s += p.text;
+      continue;
+    }
+    if (canonical) {
+      s += "{";
+      ExprText(plan, p.expr, s);
+      s += "}";
+      continue;
+    }
+    const ExprNode& n = plan.Get(p.expr);
+    s += "{" + (n.op == Op::Input || n.op == Op::OutPath ? n.name : std::string("...")) + "}";
+  }
+  return s;
+}
+
+bool IsHex16(const std::string& s, size_t at) {
+  if (at + 16 > s.size()) return false;
+  for (size_t i = at; i < at + 16; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(s[i])) || std::isupper(static_cast<unsigned char>(s[i]))) return false;
+  return true;
+}
+
+// Output paths name their instance's key:
+// `.flow/out/STAGE/INSTANCE.KEY.OUTPUT`. In cache keys they become
+// `.flow/out/STAGE/INSTANCE.*.OUTPUT`: the file's
+// content is keyed separately, so an upstream instance that reran and made
+// the same content does not make this one rerun.
+std::string NormalizeOutputPaths(const std::string& text) {
+  static const std::string kOut = ".flow/out/";
+  std::string out;
+  size_t p = 0;
+  for (;;) {
+    size_t at = text.find(kOut, p);
+    if (at == std::string::npos) break;
+    size_t seg = at + kOut.size();
+    size_t end = text.find_first_of("\"", seg);
+    if (end == std::string::npos) end = text.size();
+    // STAGE/INSTANCE.KEY.OUTPUT[/...]: output names have no dot, so the key
+    // is the 16 hex digits before the last dot of the file's name.
+    size_t slash = text.find('/', seg);
+    size_t name_end = slash == std::string::npos ? end : std::min(end, text.find('/', slash + 1));
+    size_t dot = slash == std::string::npos || slash >= end ? std::string::npos : text.rfind('.', name_end - 1);
+    if (dot != std::string::npos && dot > slash + 17 && text[dot - 17] == '.' && IsHex16(text, dot - 16)) {
+      out += text.substr(p, dot - 16 - p) + "*";
+      p = dot;
+    } else {
+      out += text.substr(p, seg - p);
+      p = seg;
+    }
+  }
+  return out + text.substr(p);
+}
+
 
 plan::EvalEnv Engine::EnvFor(int32_t copy, const Fields* inputs, const std::string* out_prefix) {
   plan::EvalEnv env;
@@ -168,6 +244,24 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   }
   it.outputs = Fields::From(std::move(*parsed->getAsObject()));
   return fmt::format("from run {}", row->run_id);
+}
+
+// Why a dry run would run instance `id` instead of reusing an earlier
+// result: its stage is `cache false`, it never succeeded before, its
+// earlier result's outputs are gone, or what changed in its cache key since
+// (as `flow why` says it, the first two changes).
+std::string Engine::WhyNotCached(uint32_t id) {
+  const Item& it = items_[id];
+  if (!plan_.StageOf(InstanceOf(it)).cache) return "cache false: runs every time";
+  auto prev = store_.PreviousSuccess(std::numeric_limits<int64_t>::max(), it.name);
+  if (!prev) return "no earlier result";
+  if (prev->second.cache_key == it.key) return fmt::format("the outputs of its result of run {} are gone", prev->first);
+  auto lines = ExplainKeyChange(prev->second.key_parts, it.key_parts);
+  if (lines.empty()) return fmt::format("its cache key differs from run {}'s", prev->first);
+  std::string why = "since run " + std::to_string(prev->first) + ": " + lines[0];
+  if (lines.size() > 1) why += "; " + lines[1];
+  if (lines.size() > 2) why += fmt::format(" (and {} more)", lines.size() - 2);
+  return why;
 }
 
 std::string Engine::ValueFile(uint32_t id, const json::Value& v, std::string& error) {
