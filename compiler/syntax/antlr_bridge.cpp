@@ -4,12 +4,15 @@
 // statement, at a time: SLL first, full LL only where SLL fails, and the
 // parse tree is freed after each piece so memory stays flat on huge files.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "fmt/format.h"
 #include "llvm/Support/ConvertUTF.h"
 #include "syntax/ast_builder.h"
-#include "syntax/lex_reference.h"
+#include "syntax/fast_parser.h"
+#include "syntax/reference.h"
 #include "syntax/lexer.h"
 #include "syntax/parse.h"
 
@@ -305,21 +308,6 @@ struct AntlrParse {
   FP parser;
 };
 
-OffsetMap MakeMap(FileId file, uint32_t base, std::string_view text) {
-  OffsetMap map;
-  map.file = file;
-  map.base = base;
-  map.length = static_cast<uint32_t>(text.size());
-  bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return (c & 0x80) == 0; });
-  if (!ascii) {
-    map.cp_to_byte.reserve(text.size() + 1);
-    for (uint32_t i = 0; i < text.size(); ++i)
-      if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) map.cp_to_byte.push_back(i);
-    map.cp_to_byte.push_back(static_cast<uint32_t>(text.size()));
-  }
-  return map;
-}
-
 // Rejects text that ANTLR must never see: NUL bytes (binary files), invalid
 // UTF-8, and files too large for 32-bit offsets.
 bool CheckEncoding(FileId file, std::string_view text, DiagSink& sink) {
@@ -382,8 +370,9 @@ bool CheckNesting(antlr4::CommonTokenStream& tokens, const OffsetMap& map, DiagS
 
 class FileParser {
  public:
-  FileParser(FileId file, std::string_view text, DiagSink& sink)
-      : file_(file),
+  FileParser(FileId file, std::string_view text, DiagSink& sink, bool try_fast)
+      : try_fast_(try_fast),
+        file_(file),
         text_(text),
         sink_(sink),
         map_(MakeMap(file, 0, text)),
@@ -404,6 +393,13 @@ class FileParser {
     if (body.substr(0, 3) == "\xEF\xBB\xBF") {
       body.remove_prefix(3);
       map_ = MakeMap(file_, 3, body);
+    }
+    // Most files have no errors: the fast parser builds them in a fraction
+    // of ANTLR's time. A file it gives up on is parsed again from scratch.
+    if (try_fast_) {
+      if (FastParse(text_, body, map_, module_)) return std::move(module_);
+      module_ = ast::Module{};
+      module_.file = file_;
     }
     AntlrParse p(body, map_);
     p.tokens.fill();
@@ -656,6 +652,7 @@ class FileParser {
     return result;
   }
 
+  bool try_fast_;
   FileId file_;
   std::string_view text_;
   DiagSink& sink_;
@@ -695,9 +692,38 @@ std::vector<RawToken> LexFast(std::string_view text) {
   return out;
 }
 
-ast::Module ParseFile(const SourceManager& sm, FileId file, DiagSink& sink) {
-  FileParser parser(file, sm.Text(file), sink);
+namespace {
+ast::Module Parse(const SourceManager& sm, FileId file, DiagSink& sink, bool try_fast) {
+  FileParser parser(file, sm.Text(file), sink, try_fast);
   ast::Module m = parser.Run();
+  m.path = sm.Path(file);
+  return m;
+}
+}  // namespace
+
+ast::Module ParseFile(const SourceManager& sm, FileId file, DiagSink& sink) {
+  // FLOW_PARSER=antlr: the reference parser alone, to rule the fast one out.
+  static const bool antlr_only = [] {
+    const char* v = std::getenv("FLOW_PARSER");
+    return v && std::strcmp(v, "antlr") == 0;
+  }();
+  return Parse(sm, file, sink, !antlr_only);
+}
+
+ast::Module ParseWithAntlr(const SourceManager& sm, FileId file, DiagSink& sink) {
+  return Parse(sm, file, sink, false);
+}
+
+std::optional<ast::Module> ParseFast(const SourceManager& sm, FileId file) {
+  std::string_view text = sm.Text(file);
+  DiagSink sink;
+  if (!CheckEncoding(file, text, sink)) return std::nullopt;
+  std::string_view body = text;
+  uint32_t base = 0;
+  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3), base = 3;
+  ast::Module m;
+  m.file = file;
+  if (!FastParse(text, body, MakeMap(file, base, body), m)) return std::nullopt;
   m.path = sm.Path(file);
   return m;
 }

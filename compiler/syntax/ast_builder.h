@@ -11,23 +11,9 @@
 #include "ast/ast.h"
 #include "diag/diagnostic.h"
 #include "syntax/antlr_includes.h"
+#include "syntax/offset_map.h"
 
 namespace flow::syntax {
-
-/// Maps token positions (code points, as ANTLR counts) of one parsed text to
-/// byte offsets in the file. `cp_to_byte` is empty when the text is ASCII.
-struct OffsetMap {
-  FileId file;
-  uint32_t base = 0;    // byte offset of the parsed text in the file
-  uint32_t length = 0;  // bytes in the parsed text
-  std::vector<uint32_t> cp_to_byte;  // one entry per code point, plus the end
-  /// Clamped: conjured tokens from error recovery have no real position.
-  uint32_t Byte(size_t cp) const {
-    if (cp_to_byte.empty()) return base + static_cast<uint32_t>(std::min<size_t>(cp, length));
-    if (cp >= cp_to_byte.size()) return base + cp_to_byte.back();
-    return base + cp_to_byte[cp];
-  }
-};
 
 /// Which of several generated context classes a context is, cached by its
 /// type_info address: one dynamic_cast chain per class instead of one per

@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
-#include "syntax/lex_reference.h"
+#include "syntax/reference.h"
 
 namespace flow::syntax {
 namespace {
