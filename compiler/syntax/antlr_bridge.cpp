@@ -370,8 +370,12 @@ bool CheckNesting(antlr4::CommonTokenStream& tokens, const OffsetMap& map, DiagS
 
 class FileParser {
  public:
-  FileParser(FileId file, std::string_view text, DiagSink& sink, bool try_fast)
-      : try_fast_(try_fast),
+  /// Which parsers to use: the fast one, then ANTLR if it gives up; ANTLR
+  /// alone; the fast one alone (for the differential test).
+  enum class Mode { kFastThenAntlr, kAntlr, kFast };
+
+  FileParser(FileId file, std::string_view text, DiagSink& sink, Mode mode)
+      : mode_(mode),
         file_(file),
         text_(text),
         sink_(sink),
@@ -385,6 +389,8 @@ class FileParser {
     module_.file = file;
   }
 
+  bool fast_accepted() const { return fast_accepted_; }
+
   ast::Module Run() {
     if (!CheckEncoding(file_, text_, sink_)) return std::move(module_);
     // A UTF-8 byte order mark is not text: parse after it (columns count from
@@ -396,8 +402,9 @@ class FileParser {
     }
     // Most files have no errors: the fast parser builds them in a fraction
     // of ANTLR's time. A file it gives up on is parsed again from scratch.
-    if (try_fast_) {
-      if (FastParse(text_, body, map_, module_)) return std::move(module_);
+    if (mode_ != Mode::kAntlr) {
+      fast_accepted_ = FastParse(text_, body, map_, module_);
+      if (fast_accepted_ || mode_ == Mode::kFast) return std::move(module_);
       module_ = ast::Module{};
       module_.file = file_;
     }
@@ -652,7 +659,8 @@ class FileParser {
     return result;
   }
 
-  bool try_fast_;
+  Mode mode_;
+  bool fast_accepted_ = false;
   FileId file_;
   std::string_view text_;
   DiagSink& sink_;
@@ -693,10 +701,12 @@ std::vector<RawToken> LexFast(std::string_view text) {
 }
 
 namespace {
-ast::Module Parse(const SourceManager& sm, FileId file, DiagSink& sink, bool try_fast) {
-  FileParser parser(file, sm.Text(file), sink, try_fast);
+ast::Module Parse(const SourceManager& sm, FileId file, DiagSink& sink, FileParser::Mode mode,
+                  bool* fast_accepted = nullptr) {
+  FileParser parser(file, sm.Text(file), sink, mode);
   ast::Module m = parser.Run();
   m.path = sm.Path(file);
+  if (fast_accepted) *fast_accepted = parser.fast_accepted();
   return m;
 }
 }  // namespace
@@ -707,24 +717,18 @@ ast::Module ParseFile(const SourceManager& sm, FileId file, DiagSink& sink) {
     const char* v = std::getenv("FLOW_PARSER");
     return v && std::strcmp(v, "antlr") == 0;
   }();
-  return Parse(sm, file, sink, !antlr_only);
+  return Parse(sm, file, sink, antlr_only ? FileParser::Mode::kAntlr : FileParser::Mode::kFastThenAntlr);
 }
 
 ast::Module ParseWithAntlr(const SourceManager& sm, FileId file, DiagSink& sink) {
-  return Parse(sm, file, sink, false);
+  return Parse(sm, file, sink, FileParser::Mode::kAntlr);
 }
 
 std::optional<ast::Module> ParseFast(const SourceManager& sm, FileId file) {
-  std::string_view text = sm.Text(file);
   DiagSink sink;
-  if (!CheckEncoding(file, text, sink)) return std::nullopt;
-  std::string_view body = text;
-  uint32_t base = 0;
-  if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3), base = 3;
-  ast::Module m;
-  m.file = file;
-  if (!FastParse(text, body, MakeMap(file, base, body), m)) return std::nullopt;
-  m.path = sm.Path(file);
+  bool accepted = false;
+  ast::Module m = Parse(sm, file, sink, FileParser::Mode::kFast, &accepted);
+  if (!accepted) return std::nullopt;
   return m;
 }
 
