@@ -43,17 +43,19 @@ class FullDump {
       Fields(s.inputs);
       os_ << "->\n";
       Fields(s.outputs);
-      for (const auto* item : {&s.resources, &s.env}) {
+      for (const auto& [label, item] : {std::pair{"resources", &s.resources}, std::pair{"env", &s.env}}) {
         if (!*item) continue;
-        os_ << "map " << R((*item)->range) << "\n";
+        os_ << label << " " << R((*item)->range) << "\n";
         for (const auto& e : (*item)->entries) {
           os_ << " key " << e.key << R(e.key_range) << "\n";
           Expr(*e.value, 2);
         }
       }
-      for (const auto* item : {&s.retry, &s.timeout, &s.estimate, &s.cache, &s.run}) {
+      for (const auto& [label, item] : {std::pair{"retry", &s.retry}, std::pair{"timeout", &s.timeout},
+                                        std::pair{"estimate", &s.estimate}, std::pair{"cache", &s.cache},
+                                        std::pair{"run", &s.run}}) {
         if (!*item) continue;
-        os_ << "item " << R((*item)->range) << "\n";
+        os_ << label << " " << R((*item)->range) << "\n";
         Expr(*(*item)->value, 1);
       }
     }
