@@ -14,6 +14,7 @@
 #include "syntax/fast_parser.h"
 #include "syntax/reference.h"
 #include "syntax/lexer.h"
+#include "syntax/nesting.h"
 #include "syntax/parse.h"
 
 namespace flow::syntax {
@@ -342,26 +343,13 @@ bool CheckEncoding(FileId file, std::string_view text, DiagSink& sink) {
 // Bracket nesting and runs of prefix operators are the inputs that make a
 // recursive-descent parser recurse without bound; refuse them up front.
 bool CheckNesting(antlr4::CommonTokenStream& tokens, const OffsetMap& map, DiagSink& sink) {
-  // Prefix operators also nest through precedence (`not 1 == not 1 == ...`
-  // recurses once per `not`), so their number per statement is bounded too;
-  // statements begin at keywords and braces.
-  int depth = 0, prefix_run = 0, prefix_in_statement = 0;
+  NestingCheck check;
   for (antlr4::Token* t : tokens.getTokens()) {
     size_t type = t->getType();
-    if (type == FP::LPAREN || type == FP::LBRACK || type == FP::LBRACE) ++depth;
-    if (type == FP::RPAREN || type == FP::RBRACK || type == FP::RBRACE) depth = std::max(0, depth - 1);
-    bool prefix = type == FP::MINUS || type == FP::NOT;
-    prefix_run = prefix ? prefix_run + 1 : 0;
-    if (IsTopKeyword(type) || IsStatementKeyword(type) || type == FP::LBRACE || type == FP::RBRACE)
-      prefix_in_statement = 0;
-    if (prefix) ++prefix_in_statement;
-    if (depth > kMaxBracketNesting || prefix_run > kMaxPrefixRun || prefix_in_statement > kMaxPrefixPerStatement) {
+    std::string error = check.Feed(type == antlr4::Token::EOF ? kTokEof : static_cast<uint32_t>(type));
+    if (!error.empty()) {
       SourceRange r{map.file, map.Byte(t->getStartIndex()), map.Byte(t->getStopIndex() + 1)};
-      sink.Emit(DiagKind::NestingTooDeep, r,
-                depth > kMaxBracketNesting ? fmt::format("brackets nested more than {} levels deep", kMaxBracketNesting)
-                : prefix_run > kMaxPrefixRun
-                    ? fmt::format("more than {} prefix operators in a row", kMaxPrefixRun)
-                    : fmt::format("more than {} '-' and 'not' operators in one statement", kMaxPrefixPerStatement));
+      sink.Emit(DiagKind::NestingTooDeep, r, error);
       return false;
     }
   }

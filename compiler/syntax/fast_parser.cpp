@@ -13,6 +13,7 @@
 
 #include "syntax/lexer.h"
 #include "syntax/literals.h"
+#include "syntax/nesting.h"
 #include "syntax/parse.h"
 
 namespace flow::syntax {
@@ -25,11 +26,10 @@ struct Bail {};
 // Below the ANTLR path's limit (kMaxExprDepth), so that nothing that draws
 // NestingTooDeep there is accepted here; the rare deeper file goes to ANTLR.
 constexpr int kMaxHeight = 4000;
-constexpr int kMaxTypeDepth = 256;
 
 // The tokens of one text (the file, or the inside of one `{...}`), with two
-// tokens of lookahead, and the nesting limits of the ANTLR path's
-// CheckNesting applied to every token as it is read.
+// tokens of lookahead, and the nesting limits of nesting.h (those of the
+// ANTLR path) applied to every token as it is read.
 class Tokens {
  public:
   Tokens(std::string_view text, const OffsetMap& map) : lexer_(text), map_(map) {}
@@ -55,17 +55,7 @@ class Tokens {
 
   void Pull() {
     RawToken t = lexer_.Next();
-    uint32_t type = t.type;
-    if (type == kTokLParen || type == kTokLBrack || type == kTokLBrace) ++depth_;
-    if (type == kTokRParen || type == kTokRBrack || type == kTokRBrace) depth_ = std::max(0, depth_ - 1);
-    bool prefix = type == kTokMinus || type == kTokNot;
-    prefix_run_ = prefix ? prefix_run_ + 1 : 0;
-    if ((type >= kTokImport && type <= kTokWhile && type != kTokElse && type != kTokIn) || type == kTokLBrace ||
-        type == kTokRBrace)
-      prefix_in_statement_ = 0;
-    if (prefix) ++prefix_in_statement_;
-    if (depth_ > kMaxBracketNesting || prefix_run_ > kMaxPrefixRun || prefix_in_statement_ > kMaxPrefixPerStatement)
-      throw Bail{};
+    if (!nesting_.Feed(t.type).empty()) throw Bail{};
     buf_[(head_ + count_) % kSize] = t;
     ++count_;
   }
@@ -76,7 +66,7 @@ class Tokens {
   size_t head_ = 0;
   size_t count_ = 0;
   uint32_t last_end_ = 0;
-  int depth_ = 0, prefix_run_ = 0, prefix_in_statement_ = 0;
+  NestingCheck nesting_;
 };
 
 // An expression and its height in ANTLR's contexts: one per node, one more
@@ -194,7 +184,7 @@ class Parser {
 
   // typeRef : IDENT ('<' typeRef (',' typeRef)* '>')? QUESTION? ;
   ast::TypeRef TypeRef(int depth) {
-    if (depth > kMaxTypeDepth) throw Bail{};
+    if (depth > kMaxTypeNesting) throw Bail{};  // nesting.h refuses the file
     ast::TypeRef t;
     RawToken name = Expect(kTokIdent);
     t.name = Text(name);

@@ -10,6 +10,7 @@ namespace flow::syntax {
 
 /// Limits that keep hostile input from exhausting the stack or the screen.
 inline constexpr int kMaxBracketNesting = 256;
+inline constexpr int kMaxTypeNesting = 256;  // `list<list<...>>`
 inline constexpr int kMaxPrefixRun = 256;
 inline constexpr int kMaxPrefixPerStatement = 10000;
 inline constexpr int kMaxExprDepth = 10000;

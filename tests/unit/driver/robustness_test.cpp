@@ -288,6 +288,32 @@ TEST_F(RobustnessTest, NestingJustUnderTheLimitIsFine) {
   EXPECT_THAT(o.Errors(), IsEmpty()) << o.Describe();
 }
 
+// Types nest through `<`, which the bracket count does not see: 60,000
+// levels overflowed the stack of the ANTLR parser (found by fuzzing).
+TEST_F(RobustnessTest, SixtyThousandNestedTypes) {
+  std::string deep;
+  for (int i = 0; i < 60000; ++i) deep += "list<";
+  deep += "int" + std::string(60000, '>');
+  for (const std::string& text : {"param x: " + deep + " = []\n", "record R { a: " + deep + " }\n",
+                                  "stage s(a: map<string, " + deep + ">) { run \"true\" }\n"}) {
+    Outcome o = Lint(Write("types.flow", text));
+    ExpectOnlyErrorsOfKind(o, "nesting-too-deep");
+    EXPECT_THAT(o.Errors(), ElementsAre(Field(&JsonDiag::message, HasSubstr("type nested more than 256"))));
+  }
+}
+
+TEST_F(RobustnessTest, TypesNestedToTheLimitAndLongComparisonsAreFine) {
+  std::string type = "int";
+  for (int i = 0; i < 256; ++i) type = "list<" + type + ">";
+  // 300 comparisons in a named argument: `<` there is no type.
+  std::string cmp = "1";
+  for (int i = 0; i < 300; ++i) cmp += " < 2 == true";
+  Outcome o = Lint(Write("types.flow", "param x: " + type + " = []\nparam y = " + cmp +
+                                           "\nstage s(v: bool) { run \"echo {v}\" }\npipeline main { s(v: " +
+                                           cmp + ") }\n"));
+  EXPECT_THAT(o.Errors(), Each(Field(&JsonDiag::kind, ::testing::Ne("nesting-too-deep")))) << o.Describe();
+}
+
 TEST_F(RobustnessTest, TenThousandNestedIfBlocks) {
   std::string text = "pipeline main {\n";
   for (int i = 0; i < 10000; ++i) text += "if true {\n";

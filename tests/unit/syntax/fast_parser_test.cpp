@@ -268,6 +268,14 @@ std::vector<std::string> TreeFiles() {
   return texts;
 }
 
+// `list<...<int>...>` with `levels` levels of `<`.
+std::string TypeOfDepth(int levels) {
+  std::string type = "int";
+  for (int i = 0; i < levels; ++i) type = "list<" + type + ">";
+  return type;
+}
+std::string NestedType(int levels) { return "param x: " + TypeOfDepth(levels) + " = []\n"; }
+
 TEST(FastParserTest, AgreesOnAmbiguousAndTrickyForms) {
   const char* cases[] = {
       // precedence and associativity
@@ -383,12 +391,20 @@ TEST(FastParserTest, GivesUpWhereTheAntlrPathReports) {
       "param a = " + std::string(300, '-') + "1\n",
       "import \"\"\"x\"\"\"\n",
       "stage s(a: list<int>= []) { run \"x\" }\n",
+      NestedType(257),
   };
   for (const std::string& c : cases) {
     Outcome o = ParseBoth(c);
     EXPECT_FALSE(o.antlr_clean) << "input:\n" << c;
     EXPECT_FALSE(o.fast_accepted) << "input:\n" << c;
   }
+}
+
+TEST(FastParserTest, AgreesOnTypesNestedToTheLimit) {
+  EXPECT_EQ(Check(NestedType(256)), "");
+  std::string record = "record R { a: map<string, list<int?>?>, b: " + TypeOfDepth(100) + " }\n";
+  EXPECT_EQ(Check(record), "");
+  EXPECT_TRUE(ParseBoth(record).fast_accepted);
 }
 
 TEST(FastParserTest, LeavesDeepExpressionsToAntlr) {
