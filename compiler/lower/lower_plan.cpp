@@ -9,6 +9,7 @@
 #include "lower/lowerer.h"
 #include "opt/passes.h"
 #include "plan/eval.h"
+#include "plan/json_parse.h"
 #include "syntax/lexer.h"
 
 namespace flow::lower {
@@ -238,7 +239,7 @@ std::variant<json::Value, std::string> ParseParamValue(const std::string& text, 
     case T::List:
     case T::Json:
     case T::Record: {
-      auto v = json::parse(text);
+      auto v = plan::ParseJson(text, plan::kMaxValueJsonDepth);
       if (!v) {
         llvm::consumeError(v.takeError());
         return std::string("expected JSON, as in [1, 2] or [\"a.csv\", \"b.csv\"]");

@@ -11,6 +11,7 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "plan/json_parse.h"
 #include "plan/plan.h"
 
 namespace flow::plan {
@@ -410,7 +411,7 @@ std::string Serialize(const Plan& plan, bool pretty) {
 }
 
 json::Value ToJson(const Plan& plan) {
-  llvm::Expected<json::Value> v = json::parse(Serialize(plan, false));
+  llvm::Expected<json::Value> v = ParseJson(Serialize(plan, false), kMaxPlanJsonDepth);
   if (!v) {
     llvm::consumeError(v.takeError());
     return nullptr;

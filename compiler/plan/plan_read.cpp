@@ -9,6 +9,7 @@
 #include "fmt/format.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallVector.h"
+#include "plan/json_parse.h"
 #include "plan/plan.h"
 
 namespace flow::plan {
@@ -417,7 +418,7 @@ class Reader {
 
  private:
   std::optional<json::Value> ParseElement(llvm::StringRef text, const std::string& path) {
-    auto v = json::parse(text);
+    auto v = ParseJson(text, kMaxPlanJsonDepth);
     if (!v) {
       Fail(path, "invalid JSON (" + llvm::toString(v.takeError()) + ")");
       return std::nullopt;
@@ -525,7 +526,7 @@ bool LargeArrays(llvm::StringRef t, Reader::Raw& raw, std::string& rest) {
         first = false;
       } else {
         for (auto edge : elems) {
-          auto v = json::parse(edge);
+          auto v = ParseJson(edge, kMaxPlanJsonDepth);
           if (!v) {
             llvm::consumeError(v.takeError());
             return false;
@@ -567,7 +568,7 @@ llvm::Expected<Plan> Deserialize(llvm::StringRef text, const std::string& origin
   Reader::Raw raw;
   std::string rest;
   bool split = LargeArrays(text, raw, rest);
-  llvm::Expected<json::Value> value = json::parse(split ? llvm::StringRef(rest) : text);
+  llvm::Expected<json::Value> value = ParseJson(split ? llvm::StringRef(rest) : text, kMaxPlanJsonDepth);
   if (!value)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    origin + ": not a plan: invalid JSON (" + llvm::toString(value.takeError()) + ")");

@@ -14,6 +14,7 @@
 #include "fmt/format.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "plan/json_parse.h"
 #include "store/run_store.h"
 
 namespace flow::rt {
@@ -93,7 +94,7 @@ int Status(RunStore& store, int64_t run) {
   if (!params.empty()) {
     std::printf("  params:");
     for (const auto& [k, v] : params) {
-      auto parsed = json::parse(v);
+      auto parsed = plan::ParseJson(v, plan::kMaxValueJsonDepth);
       std::string text = parsed ? Brief(*parsed) : v;
       if (!parsed) llvm::consumeError(parsed.takeError());
       std::printf(" %s=%s", k.c_str(), text.c_str());
@@ -120,7 +121,7 @@ int Status(RunStore& store, int64_t run) {
   std::printf("\n");
   // The run's first failure, which may be no instance's: a condition or a
   // map's list that could not be evaluated stops the run too.
-  auto summary = json::parse(r->summary.empty() ? "null" : r->summary);
+  auto summary = plan::ParseJson(r->summary.empty() ? "null" : r->summary, plan::kMaxValueJsonDepth);
   if (!summary) {
     llvm::consumeError(summary.takeError());
   } else if (const json::Object* o = summary->getAsObject()) {
@@ -138,7 +139,7 @@ int Runs(RunStore& store, int limit) {
   std::printf("%5s  %-11s  %-19s  %9s  %-34s  %s\n", "RUN", "STATUS", "STARTED", "WALL", "INSTANCES", "SOURCE");
   for (const auto& r : runs) {
     std::string counts = "-";
-    auto s = json::parse(r.summary.empty() ? "null" : r.summary);
+    auto s = plan::ParseJson(r.summary.empty() ? "null" : r.summary, plan::kMaxValueJsonDepth);
     if (s) {
       if (const json::Object* o = s->getAsObject())
         counts = fmt::format("{} ran, {} cached, {} skipped, {} failed", o->getInteger("ran").getValueOr(0),

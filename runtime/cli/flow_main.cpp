@@ -28,6 +28,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "lower/lower.h"
+#include "plan/json_parse.h"
 #include "plan_io/load_plan.h"
 #include "store/run_store.h"
 
@@ -489,7 +490,7 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
       resumed_from = prev->id;
       for (const auto& [name, text] : store->GivenParams(prev->id)) {
         if (std::any_of(ra.params.begin(), ra.params.end(), [&](const auto& p) { return p.first == name; })) continue;
-        auto value = llvm::json::parse(text);
+        auto value = plan::ParseJson(text, plan::kMaxValueJsonDepth);
         if (!value) {
           llvm::consumeError(value.takeError());
           continue;  // not JSON: not written by flow

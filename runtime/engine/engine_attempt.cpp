@@ -17,6 +17,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
+#include "plan/json_parse.h"
 #include "store/run_store.h"
 
 extern char** environ;
@@ -272,7 +273,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
       return false;
     }
     llvm::StringRef text = (*buf)->getBuffer().trim();
-    auto parsed = json::parse(text);
+    auto parsed = plan::ParseJson(text, plan::kMaxValueJsonDepth);
     if (!parsed) {
       std::string why = llvm::toString(parsed.takeError());
       error = fmt::format("output '{}': expected {}, found text that is not JSON: {} ({})", f.name, f.type.Spell(),

@@ -21,6 +21,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
+#include "plan/json_parse.h"
 #include "store/run_store.h"
 
 namespace flow::rt::engine_detail {
@@ -226,7 +227,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   if (!stage.cache) return std::nullopt;
   auto row = store_.FindCache(it.key);
   if (!row) return std::nullopt;
-  auto parsed = json::parse(row->outputs);
+  auto parsed = plan::ParseJson(row->outputs, plan::kMaxValueJsonDepth);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
     if (!opt_.dry_run) store_.DropCache(it.key);

@@ -16,6 +16,7 @@
 #include "fmt/format.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/xxhash.h"
+#include "plan/json_parse.h"
 #include "store/run_store.h"
 #include "util/units.h"
 
@@ -339,7 +340,7 @@ std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const
 
 std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after) {
   std::vector<std::string> out;
-  auto a = json::parse(before), b = json::parse(after);
+  auto a = plan::ParseJson(before, plan::kMaxValueJsonDepth), b = plan::ParseJson(after, plan::kMaxValueJsonDepth);
   if (!a || !b || !a->getAsObject() || !b->getAsObject()) {
     if (!a) llvm::consumeError(a.takeError());
     if (!b) llvm::consumeError(b.takeError());

@@ -238,6 +238,15 @@ TEST_F(RunE2E, WronglyTypedOutputNamesInstanceOutputExpectedAndFound) {
               AllOf(HasSubstr("'n'"), HasSubstr("expected int"), HasSubstr("\"abc\"")));
 }
 
+TEST_F(RunE2E, DeeplyNestedOutputFailsTheInstanceNotFlow) {
+  fs::path file = Use("deep_output.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  CheckSummary(r, "failed", {.instances = 1, .ran = 0, .cached = 0, .skipped = 0, .failed = 1, .not_run = 0});
+  EXPECT_THAT(r.err, HasSubstr("deep: output 'n': expected list<int>, found text that is not JSON")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("nested more than 1000 levels deep")) << r.Describe();
+}
+
 // ---------------------------------------------------------------- resources
 
 /// Runs FILE with ARGS, then returns the largest overlap among the commands'
