@@ -29,14 +29,14 @@ bool IsBlank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 // The characters llvm::json takes into a number before converting it.
 bool IsNumberChar(char c) { return (c >= '0' && c <= '9') || c == 'e' || c == 'E' || c == '+' || c == '-' || c == '.'; }
 
-// One object or array being read. Array elements wait in a deque (which
-// never moves what it holds) and go into the json::Array at its end, into
-// reserved space: moved, never copied.
+// One object or array being read. The elements of arrays wait in one deque
+// for all of them (which never moves what it holds) and go into their
+// json::Array when it ends, into reserved space: moved, never copied.
 struct Frame {
   bool object = false;
   json::Object members;
-  std::deque<json::Value> elements;
-  std::string key;  // the member whose value is being read
+  size_t first = 0;  // an array's first element in Reader::pending_
+  std::string key;   // the member whose value is being read
 };
 
 class Reader {
@@ -59,6 +59,7 @@ class Reader {
         ++p_;
         stack.emplace_back();
         stack.back().object = c == '{';
+        stack.back().first = pending_.size();
         Blanks();
         char close = c == '{' ? '}' : ']';
         if (p_ < t_.size() && t_[p_] == close) {
@@ -81,7 +82,7 @@ class Reader {
         }
         Frame& top = stack.back();
         if (top.object) top.members[std::move(top.key)] = std::move(value);
-        else top.elements.push_back(std::move(value));
+        else pending_.push_back(std::move(value));
         Blanks();
         char close = top.object ? '}' : ']';
         if (p_ < t_.size() && t_[p_] == ',') {
@@ -111,8 +112,9 @@ class Reader {
       v = json::Value(std::move(f.members));
     } else {
       json::Array a;
-      a.reserve(f.elements.size());
-      for (auto& e : f.elements) a.emplace_back(std::move(e));
+      a.reserve(pending_.size() - f.first);
+      for (size_t i = f.first; i < pending_.size(); ++i) a.emplace_back(std::move(pending_[i]));
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(f.first), pending_.end());
       v = json::Value(std::move(a));
     }
     stack.pop_back();
@@ -249,6 +251,7 @@ class Reader {
 
   llvm::StringRef t_;
   size_t max_depth_;
+  std::deque<json::Value> pending_;
   size_t p_ = 0;
   std::string error_;
 };
