@@ -169,15 +169,7 @@ void AstBuilder::BuildStageItem(ast::Stage& stage, FP::StageItemContext* ctx) {
   SourceRange range = RangeOf(ctx);
   SourceRange name_range = RangeOf(id);
 
-  std::optional<ast::MapItem>* map_slot = nullptr;
-  std::optional<ast::ScalarItem>* scalar_slot = nullptr;
-  if (name == "resources") map_slot = &stage.resources;
-  else if (name == "env") map_slot = &stage.env;
-  else if (name == "retry") scalar_slot = &stage.retry;
-  else if (name == "timeout") scalar_slot = &stage.timeout;
-  else if (name == "estimate") scalar_slot = &stage.estimate;
-  else if (name == "cache") scalar_slot = &stage.cache;
-  else if (name == "run") scalar_slot = &stage.run;
+  auto [map_slot, scalar_slot] = StageItemSlot(stage, name);
 
   if (!map_slot && !scalar_slot) {
     auto& d = sink_.Emit(DiagKind::UnknownStageItem, name_range,

@@ -168,18 +168,21 @@ class Parser {
     r.name = Text(name);
     r.name_range = Range(name);
     Expect(kTokLBrace);
-    Commas(kTokRBrace, [&] {
-      ast::Field f;
-      RawToken field = Expect(kTokIdent);
-      f.name = Text(field);
-      f.name_range = Range(field);
-      Expect(kTokColon);
-      f.type = TypeRef(0);
-      r.fields.push_back(std::move(f));
-    });
+    Commas(kTokRBrace, [&] { r.fields.push_back(Field()); });
     Expect(kTokRBrace);
     r.range = From(first);
     module_.records.push_back(std::move(r));
+  }
+
+  // IDENT ':' typeRef  (fieldDef, and paramDef up to its default)
+  ast::Field Field() {
+    ast::Field f;
+    RawToken name = Expect(kTokIdent);
+    f.name = Text(name);
+    f.name_range = Range(name);
+    Expect(kTokColon);
+    f.type = TypeRef(0);
+    return f;
   }
 
   // typeRef : IDENT ('<' typeRef (',' typeRef)* '>')? QUESTION? ;
@@ -210,12 +213,7 @@ class Parser {
   std::vector<ast::Field> ParamList() {
     std::vector<ast::Field> fields;
     Commas(kTokRParen, [&] {
-      ast::Field f;
-      RawToken name = Expect(kTokIdent);
-      f.name = Text(name);
-      f.name_range = Range(name);
-      Expect(kTokColon);
-      f.type = TypeRef(0);
+      ast::Field f = Field();
       if (LA() == kTokAssign) {
         Take();
         f.default_value = TopExpr();
@@ -272,16 +270,8 @@ class Parser {
   void StageItem(ast::Stage& s) {
     RawToken id = Expect(kTokIdent);
     std::string name = Text(id);
-    std::optional<ast::MapItem>* map_slot = nullptr;
-    std::optional<ast::ScalarItem>* scalar_slot = nullptr;
-    if (name == "resources") map_slot = &s.resources;
-    else if (name == "env") map_slot = &s.env;
-    else if (name == "retry") scalar_slot = &s.retry;
-    else if (name == "timeout") scalar_slot = &s.timeout;
-    else if (name == "estimate") scalar_slot = &s.estimate;
-    else if (name == "cache") scalar_slot = &s.cache;
-    else if (name == "run") scalar_slot = &s.run;
-    else throw Bail{};
+    auto [map_slot, scalar_slot] = StageItemSlot(s, name);
+    if (!map_slot && !scalar_slot) throw Bail{};
     if ((map_slot && *map_slot) || (scalar_slot && *scalar_slot)) throw Bail{};
     if ((LA() == kTokLBrace) != (map_slot != nullptr)) throw Bail{};
     if (scalar_slot) {
