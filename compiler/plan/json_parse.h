@@ -18,12 +18,14 @@
 
 namespace flow::plan {
 
-/// Plans: deeper than any plan flowc writes (expressions nest at most 10,000
-/// deep, two JSON levels each), and shallow enough that the recursive code
-/// that reads, frees and prints a json::Value stays well inside the stack.
-inline constexpr size_t kMaxPlanJsonDepth = 25000;
-/// Values: stage outputs, params, rows of the run store. Types nest at most
-/// 256 deep; a `json` value may nest deeper, but not this deep.
+/// Plans and rows of the run store: deeper than any plan flowc writes
+/// (expressions nest at most 10,000 deep, two JSON levels each) and than any
+/// row flow writes (values of at most kMaxValueJsonDepth, wrapped), and
+/// shallow enough that the recursive code that reads, frees and prints a
+/// json::Value stays well inside the stack.
+inline constexpr size_t kMaxJsonDepth = 25000;
+/// Values from outside: stage outputs and `--param` values. Types nest at
+/// most 256 deep; a `json` value may nest deeper, but not this deep.
 inline constexpr size_t kMaxValueJsonDepth = 1000;
 
 /// Parses one JSON document. Errors read "[LINE:COL, byte=OFFSET]: what",

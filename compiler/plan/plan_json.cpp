@@ -411,7 +411,7 @@ std::string Serialize(const Plan& plan, bool pretty) {
 }
 
 json::Value ToJson(const Plan& plan) {
-  llvm::Expected<json::Value> v = ParseJson(Serialize(plan, false), kMaxPlanJsonDepth);
+  llvm::Expected<json::Value> v = ParseJson(Serialize(plan, false), kMaxJsonDepth);
   if (!v) {
     llvm::consumeError(v.takeError());
     return nullptr;

@@ -418,7 +418,7 @@ class Reader {
 
  private:
   std::optional<json::Value> ParseElement(llvm::StringRef text, const std::string& path) {
-    auto v = ParseJson(text, kMaxPlanJsonDepth);
+    auto v = ParseJson(text, kMaxJsonDepth);
     if (!v) {
       Fail(path, "invalid JSON (" + llvm::toString(v.takeError()) + ")");
       return std::nullopt;
@@ -526,7 +526,7 @@ bool LargeArrays(llvm::StringRef t, Reader::Raw& raw, std::string& rest) {
         first = false;
       } else {
         for (auto edge : elems) {
-          auto v = ParseJson(edge, kMaxPlanJsonDepth);
+          auto v = ParseJson(edge, kMaxJsonDepth);
           if (!v) {
             llvm::consumeError(v.takeError());
             return false;
@@ -568,7 +568,7 @@ llvm::Expected<Plan> Deserialize(llvm::StringRef text, const std::string& origin
   Reader::Raw raw;
   std::string rest;
   bool split = LargeArrays(text, raw, rest);
-  llvm::Expected<json::Value> value = ParseJson(split ? llvm::StringRef(rest) : text, kMaxPlanJsonDepth);
+  llvm::Expected<json::Value> value = ParseJson(split ? llvm::StringRef(rest) : text, kMaxJsonDepth);
   if (!value)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    origin + ": not a plan: invalid JSON (" + llvm::toString(value.takeError()) + ")");

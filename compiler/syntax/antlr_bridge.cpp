@@ -12,10 +12,10 @@
 #include "llvm/Support/ConvertUTF.h"
 #include "syntax/ast_builder.h"
 #include "syntax/fast_parser.h"
-#include "syntax/reference.h"
 #include "syntax/lexer.h"
 #include "syntax/nesting.h"
 #include "syntax/parse.h"
+#include "syntax/reference.h"
 
 namespace flow::syntax {
 

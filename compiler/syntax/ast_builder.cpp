@@ -3,11 +3,6 @@
 // Every accessor may return null after error recovery, so every step checks.
 #include "syntax/ast_builder.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <limits>
-
 #include "fmt/format.h"
 #include "llvm/ADT/StringRef.h"
 #include "syntax/literals.h"

@@ -94,7 +94,7 @@ int Status(RunStore& store, int64_t run) {
   if (!params.empty()) {
     std::printf("  params:");
     for (const auto& [k, v] : params) {
-      auto parsed = plan::ParseJson(v, plan::kMaxValueJsonDepth);
+      auto parsed = plan::ParseJson(v, plan::kMaxJsonDepth);
       std::string text = parsed ? Brief(*parsed) : v;
       if (!parsed) llvm::consumeError(parsed.takeError());
       std::printf(" %s=%s", k.c_str(), text.c_str());
@@ -121,7 +121,7 @@ int Status(RunStore& store, int64_t run) {
   std::printf("\n");
   // The run's first failure, which may be no instance's: a condition or a
   // map's list that could not be evaluated stops the run too.
-  auto summary = plan::ParseJson(r->summary.empty() ? "null" : r->summary, plan::kMaxValueJsonDepth);
+  auto summary = plan::ParseJson(r->summary.empty() ? "null" : r->summary, plan::kMaxJsonDepth);
   if (!summary) {
     llvm::consumeError(summary.takeError());
   } else if (const json::Object* o = summary->getAsObject()) {
@@ -139,7 +139,7 @@ int Runs(RunStore& store, int limit) {
   std::printf("%5s  %-11s  %-19s  %9s  %-34s  %s\n", "RUN", "STATUS", "STARTED", "WALL", "INSTANCES", "SOURCE");
   for (const auto& r : runs) {
     std::string counts = "-";
-    auto s = plan::ParseJson(r.summary.empty() ? "null" : r.summary, plan::kMaxValueJsonDepth);
+    auto s = plan::ParseJson(r.summary.empty() ? "null" : r.summary, plan::kMaxJsonDepth);
     if (s) {
       if (const json::Object* o = s->getAsObject())
         counts = fmt::format("{} ran, {} cached, {} skipped, {} failed", o->getInteger("ran").getValueOr(0),

@@ -490,7 +490,7 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
       resumed_from = prev->id;
       for (const auto& [name, text] : store->GivenParams(prev->id)) {
         if (std::any_of(ra.params.begin(), ra.params.end(), [&](const auto& p) { return p.first == name; })) continue;
-        auto value = plan::ParseJson(text, plan::kMaxValueJsonDepth);
+        auto value = plan::ParseJson(text, plan::kMaxJsonDepth);
         if (!value) {
           llvm::consumeError(value.takeError());
           continue;  // not JSON: not written by flow

@@ -227,7 +227,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   if (!stage.cache) return std::nullopt;
   auto row = store_.FindCache(it.key);
   if (!row) return std::nullopt;
-  auto parsed = plan::ParseJson(row->outputs, plan::kMaxValueJsonDepth);
+  auto parsed = plan::ParseJson(row->outputs, plan::kMaxJsonDepth);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
     if (!opt_.dry_run) store_.DropCache(it.key);

@@ -340,7 +340,7 @@ std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const
 
 std::vector<std::string> ExplainKeyChange(const std::string& before, const std::string& after) {
   std::vector<std::string> out;
-  auto a = plan::ParseJson(before, plan::kMaxValueJsonDepth), b = plan::ParseJson(after, plan::kMaxValueJsonDepth);
+  auto a = plan::ParseJson(before, plan::kMaxJsonDepth), b = plan::ParseJson(after, plan::kMaxJsonDepth);
   if (!a || !b || !a->getAsObject() || !b->getAsObject()) {
     if (!a) llvm::consumeError(a.takeError());
     if (!b) llvm::consumeError(b.takeError());

@@ -467,7 +467,7 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
       parsed_args = true;
       Stmt a(db_, "SELECT args FROM runs WHERE id = ?");
       a.Bind(1, run);
-      auto args = a.Step() ? plan::ParseJson(a.Text(0), plan::kMaxValueJsonDepth) : plan::ParseJson("[]", plan::kMaxValueJsonDepth);
+      auto args = a.Step() ? plan::ParseJson(a.Text(0), plan::kMaxJsonDepth) : plan::ParseJson("[]", plan::kMaxJsonDepth);
       if (!args) llvm::consumeError(args.takeError());
       const llvm::json::Array* arr = args ? args->getAsArray() : nullptr;
       for (size_t i = 0; arr && i < arr->size(); ++i) {

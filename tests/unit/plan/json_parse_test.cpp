@@ -25,7 +25,7 @@ std::string Show(const json::Value& v) {
 // "" when both readers give the same value, or both the same error.
 std::string Compare(const std::string& text) {
   llvm::Expected<json::Value> ref = json::parse(text);
-  llvm::Expected<json::Value> ours = ParseJson(text, kMaxPlanJsonDepth);
+  llvm::Expected<json::Value> ours = ParseJson(text, kMaxJsonDepth);
   if (!ref || !ours) {
     std::string a = ref ? "accepted " + Show(*ref) : "error " + llvm::toString(ref.takeError());
     std::string b = ours ? "accepted " + Show(*ours) : "error " + llvm::toString(ours.takeError());
@@ -125,7 +125,7 @@ TEST(ParseJson, ReadsDeepDocumentsWithoutRecursing) {
   // 10,000 expression levels, the most the front end lets through (20,001
   // JSON levels): llvm::json::parse copies each array's first element when
   // the array grows, so a plan of 9,000 levels took minutes to load there.
-  llvm::Expected<json::Value> v = ParseJson(DeepExpression(10000), kMaxPlanJsonDepth);
+  llvm::Expected<json::Value> v = ParseJson(DeepExpression(10000), kMaxJsonDepth);
   ASSERT_TRUE(bool(v)) << llvm::toString(v.takeError());
   int depth = 0;
   for (const json::Value* x = &*v; x && x->getAsObject(); ++depth) {
@@ -139,7 +139,7 @@ TEST(ParseJson, RefusesDocumentsDeeperThanTheLimit) {
   // 300,000 brackets overflowed the stack of llvm::json::parse (a stage's
   // output, read by `flow run`).
   std::string deep = std::string(300000, '[') + std::string(300000, ']');
-  for (size_t limit : {kMaxPlanJsonDepth, kMaxValueJsonDepth}) {
+  for (size_t limit : {kMaxJsonDepth, kMaxValueJsonDepth}) {
     llvm::Expected<json::Value> v = ParseJson(deep, limit);
     ASSERT_FALSE(bool(v));
     EXPECT_EQ(llvm::toString(v.takeError()),
