@@ -215,6 +215,11 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
     llvm::sys::path::remove_dots(norm, /*remove_dot_dot=*/true);
     std::string p(norm.str());
     struct stat st;
+    if (p.find('\0') != std::string::npos) {
+      error = fmt::format("output '{}': it names a path that holds a NUL character (\\u0000), which no file name can",
+                          output.name);
+      return;
+    }
     if (p.empty() || stat(Abs(p).c_str(), &st) != 0) {
       error = fmt::format("output '{}': it names {} {}, which does not exist", output.name,
                           dir ? "the folder" : "the file", path.empty() ? "\"\"" : path);

@@ -318,6 +318,16 @@ std::vector<CommandPiece> Engine::Pieces(uint32_t id, const std::vector<plan::Te
     } else {
       words.push_back(plan::FormatValue(r.value, type));
     }
+    // A command line or an environment variable ends at a NUL: the rest of
+    // the value would be lost without a word (`"/\u0000tmp/x"` became `/`).
+    for (const std::string& w : words) {
+      if (w.find('\0') == std::string::npos) continue;
+      std::string shown;
+      for (char c : w.substr(0, 60)) shown += c == '\0' ? std::string("\\u0000") : std::string(1, c);
+      error = fmt::format("the value \"{}{}\" holds a NUL character (\\u0000), which no {} can hold", shown,
+                          w.size() > 60 ? "..." : "", command ? "command line" : "environment variable");
+      return {};
+    }
     pieces.push_back(CommandPiece::Words(std::move(words)));
   }
   return pieces;

@@ -334,6 +334,10 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
 
 std::optional<uint64_t> HashPath(RunStore* store, const std::string& root, const std::string& path,
                                  std::string& error, PathKind kind) {
+  if (path.find('\0') != std::string::npos) {  // the system would read the name up to it: another file
+    error = "a path that holds a NUL character (\\u0000), which no file name can";
+    return std::nullopt;
+  }
   std::string full = !path.empty() && path[0] == '/' ? path : root + "/" + path;
   return HashEntry(store, full, path, /*top=*/true, error, kind);
 }

@@ -247,6 +247,22 @@ TEST_F(RunE2E, DeeplyNestedOutputFailsTheInstanceNotFlow) {
   EXPECT_THAT(r.err, HasSubstr("nested more than 1000 levels deep")) << r.Describe();
 }
 
+TEST_F(RunE2E, ValuesHoldingANulCharacterFailTheirInstance) {
+  fs::path file = Use("nul.flow");
+  Result r = Flow({"run", file, "--keep-going"});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  Summary s = CheckSummary(r, "failed", {.instances = 4, .ran = 1, .cached = 0, .skipped = 0, .failed = 3, .not_run = 0});
+  RunStore store(Db());
+  auto error = [&](const char* instance) {
+    return store.Scalar("SELECT error FROM attempts WHERE run_id = ? AND instance = ?", {std::to_string(s.run), instance});
+  };
+  EXPECT_THAT(error("b"), HasSubstr("the value \"/\\u0000tmp/whatever\" holds a NUL character (\\u0000), which no "
+                                    "command line can hold"));
+  EXPECT_THAT(error("e"), HasSubstr("which no environment variable can hold"));
+  EXPECT_THAT(error("c"), HasSubstr("output 'fs': it names a path that holds a NUL character"));
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("END"))) << "the cut command must not run";
+}
+
 // ---------------------------------------------------------------- resources
 
 /// Runs FILE with ARGS, then returns the largest overlap among the commands'
