@@ -10,6 +10,7 @@
 #include "syntax/fast_parser.h"
 
 #include <algorithm>
+#include <deque>
 
 #include "syntax/lexer.h"
 #include "syntax/literals.h"
@@ -27,22 +28,21 @@ struct Bail {};
 // NestingTooDeep there is accepted here; the rare deeper file goes to ANTLR.
 constexpr int kMaxHeight = 4000;
 
-// The tokens of one text (the file, or the inside of one `{...}`), with two
-// tokens of lookahead, and the nesting limits of nesting.h (those of the
+// The tokens of one text (the file, or the inside of one `{...}`), with as
+// much lookahead as asked for, and the nesting limits of nesting.h (those of the
 // ANTLR path) applied to every token as it is read.
 class Tokens {
  public:
   Tokens(std::string_view text, const OffsetMap& map) : lexer_(text), map_(map) {}
 
   const RawToken& Peek(size_t k = 0) {
-    while (count_ <= k) Pull();
-    return buf_[(head_ + k) % kSize];
+    while (ahead_.size() <= k) Pull();
+    return ahead_[k];
   }
   RawToken Take() {
     Peek();
-    RawToken t = buf_[head_];
-    head_ = (head_ + 1) % kSize;
-    --count_;
+    RawToken t = ahead_.front();
+    ahead_.pop_front();
     last_end_ = map_.Byte(t.stop + 1);
     return t;
   }
@@ -51,20 +51,15 @@ class Tokens {
   uint32_t last_end() const { return last_end_; }
 
  private:
-  static constexpr size_t kSize = 4;
-
   void Pull() {
     RawToken t = lexer_.Next();
     if (!nesting_.Feed(t.type).empty()) throw Bail{};
-    buf_[(head_ + count_) % kSize] = t;
-    ++count_;
+    ahead_.push_back(t);
   }
 
   Lexer lexer_;
   const OffsetMap& map_;
-  RawToken buf_[kSize] = {};
-  size_t head_ = 0;
-  size_t count_ = 0;
+  std::deque<RawToken> ahead_;
   uint32_t last_end_ = 0;
   NestingCheck nesting_;
 };
@@ -291,8 +286,12 @@ class Parser {
       else throw Bail{};
       entry.key_range = Range(key);
       Expect(kTokColon);
+      // An empty key: the ANTLR path parses the value but never builds it,
+      // so its literals draw no diagnostic.
+      unbuilt_ = entry.key.empty();
       Built value = Expr(0);
-      if (entry.key.empty()) return;  // the ANTLR path drops it unbuilt
+      unbuilt_ = false;
+      if (entry.key.empty()) return;
       entry.value = Numbered(std::move(value.expr));
       item.entries.push_back(std::move(entry));
     });
@@ -499,6 +498,24 @@ class Parser {
     }
   }
 
+  // Whether the `[` ahead can open an index, `[ expr ]`. ANTLR goes on with
+  // the expression only where it can; `[]` and `[a, b]` after an
+  // expression begin a list, the next statement.
+  bool IsIndex() {
+    if (LA(1) == kTokRBrack) return false;
+    int depth = 0;
+    for (size_t k = 1;; ++k) {
+      uint32_t t = LA(k);
+      if (t == kTokEof) return true;  // broken either way
+      if (t == kTokLBrack || t == kTokLParen || t == kTokLBrace) ++depth;
+      if (t == kTokRBrack || t == kTokRParen || t == kTokRBrace) {
+        if (depth == 0) return true;
+        --depth;
+      }
+      if (t == kTokComma && depth == 0) return false;
+    }
+  }
+
   static int Checked(int height) {
     if (height > kMaxHeight) throw Bail{};
     return height;
@@ -531,6 +548,7 @@ class Parser {
       uint32_t type = LA();
       int prec = Precedence(type);
       if (prec == 0 || prec < p) return lhs;
+      if (type == kTokLBrack && !IsIndex()) return lhs;  // `x` then the list `[1, 2]`
       RawToken op = Take();
       if (type == kTokDot) {
         RawToken name = Expect(kTokIdent);
@@ -635,6 +653,7 @@ class Parser {
 
   Built Number(ast::ExprKind kind) {
     RawToken t = Take();
+    if (unbuilt_) return {std::make_unique<ast::NoneLit>(Range(t), ast::ExprId{}), 1};
     int32_t unused_ids = 0;
     ast::ExprPtr e = BuildNumberLit(Text(t), kind, Range(t), unused_ids, scratch_);
     if (!scratch_.diagnostics().empty()) throw Bail{};
@@ -643,6 +662,7 @@ class Parser {
 
   Built String() {
     RawToken t = Take();
+    if (unbuilt_) return {std::make_unique<ast::NoneLit>(Range(t), ast::ExprId{}), 1};
     int32_t unused_ids = 0;
     int parts_height = 0;
     ast::ExprPtr e = BuildStringLit(text_, Range(t), t.type == kTokTripleString, in_interpolation_, unused_ids,
@@ -674,6 +694,7 @@ class Parser {
   Tokens* in_ = nullptr;
   DiagSink scratch_;  // literals report here; anything in it means: give up
   bool in_interpolation_ = false;
+  bool unbuilt_ = false;  // parsing a value that the ANTLR path drops unbuilt
   int recursion_ = 0;
 };
 

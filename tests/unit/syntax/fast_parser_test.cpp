@@ -295,6 +295,13 @@ TEST(FastParserTest, AgreesOnAmbiguousAndTrickyForms) {
       "pipeline p {\n  let x = a\n  -b\n}\n",
       "pipeline p {\n  let x = a\n  [0]\n}\n",
       "pipeline p {\n  let x = f\n  (1)\n}\n",
+      // `[` after an expression: an index where `[ expr ]` can follow, else a
+      // list that begins the next statement (found by the fuzzing review)
+      "pipeline p{x[]}",
+      "pipeline p { let x = a\n[1, 2] }\n",
+      "pipeline p { let x = a[1]\n[2, 3,] }\n",
+      "pipeline p { let x = a[[1, 2][0]]\n[f(1, 2)] }\n",
+      "pipeline p { let x = a\n[(1), [2, 3]] }\n",
       "pipeline p {\n  let x = a.b\n  (1)\n}\n",
       "pipeline p {\n  x = 1\n  x\n  y == 2\n  output o = x\n}\n",
       "pipeline p(a: int, b: list<file>? = none) -> (o: file) {\n  var v = 1\n  v = v + 1\n}\n",
@@ -313,6 +320,8 @@ TEST(FastParserTest, AgreesOnAmbiguousAndTrickyForms) {
       "  retry 2\n  timeout 30m\n  estimate 1.5s\n  cache false\n  run \"echo {a} > {o}\"\n}\n",
       "stage s() { resources { } run \"x\" }\n",
       "stage s() { env { \"\": 1, A: 2 } run \"x\" }\n",
+      // an empty key drops its value unbuilt: literals in it draw nothing
+      "stage s() { env { \"\": 9999999TB, \"\": \"\\q\", \"\": \"{\", \"\": f(\"}{x y}\") } run \"x\" }\n",
       // literals
       "param a = 5ms\nparam b = 2.5h\nparam c = 1d\nparam d = 512B\nparam e = 1.5KB\nparam f = 2TB\n",
       "param a = 9223372036854775807\nparam b = 1e308\nparam c = 0.0\n",
