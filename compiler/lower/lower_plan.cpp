@@ -241,8 +241,10 @@ std::variant<json::Value, std::string> ParseParamValue(const std::string& text, 
     case T::Record: {
       auto v = plan::ParseJson(text, plan::kMaxValueJsonDepth);
       if (!v) {
-        llvm::consumeError(v.takeError());
-        return std::string("expected JSON, as in [1, 2] or [\"a.csv\", \"b.csv\"]");
+        std::string why = llvm::toString(v.takeError());
+        size_t at = why.find("]: ");  // "[1:5, byte=5]: what": the position means little in a param
+        return fmt::format("expected JSON, as in [1, 2] or [\"a.csv\", \"b.csv\"] ({})",
+                           at == std::string::npos ? why : why.substr(at + 3));
       }
       if (type.kind == T::List && !v->getAsArray()) return std::string("expected a JSON list, as in [1, 2]");
       return std::move(*v);

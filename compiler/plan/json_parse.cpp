@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// An iterative JSON reader with llvm::json::parse's results. The structure
+// An iterative JSON reader with llvm::json::parse's results (except for the
+// numbers llvm::json gets wrong: see Scalar). The structure
 // (objects, arrays, nesting) is read here with an explicit stack; scalars
 // are read here when plain (a string without escapes, an integer of up to
 // 18 digits) and handed to llvm::json::parse otherwise, so that escapes and
@@ -9,6 +10,9 @@
 #include "plan/json_parse.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -156,6 +160,7 @@ class Reader {
       if (!((d >= '0' && d <= '9') || (d == '-' && end == p_))) plain = false;
       ++end;
     }
+    size_t number_at = p_;
     llvm::StringRef number = t_.slice(p_, end);
     size_t digits = number.size() - (number[0] == '-' ? 1 : 0);
     if (plain && digits >= 1 && digits <= 18) {
@@ -165,7 +170,29 @@ class Reader {
       p_ = end;
       return true;
     }
-    return Delegate(p_, end, out);
+    if (plain && digits >= 1) {
+      // llvm::json gives INT64_MAX for every larger integer (strtoll clamps);
+      // here it stays what it is: a uint64, or else a double.
+      std::string text = number.str();
+      errno = 0;
+      long long v = std::strtoll(text.c_str(), nullptr, 10);
+      if (errno != ERANGE) {
+        out = static_cast<int64_t>(v);
+      } else if (errno = 0, number[0] != '-') {
+        unsigned long long u = std::strtoull(text.c_str(), nullptr, 10);
+        out = errno != ERANGE ? json::Value(static_cast<uint64_t>(u)) : json::Value(std::strtod(text.c_str(), nullptr));
+      } else {
+        out = std::strtod(text.c_str(), nullptr);
+      }
+    } else if (!Delegate(p_, end, out)) {
+      return false;
+    }
+    // JSON has no infinities: llvm::json reads 1e999 as one, and writes it
+    // back as `inf`, which no JSON reader takes.
+    if (auto d = out.getAsNumber(); d && !std::isfinite(*d))
+      return Note(number_at + 1, "number out of range: " + number.str());
+    p_ = end;
+    return true;
   }
 
   bool String(json::Value& out) {

@@ -99,6 +99,18 @@ TEST_F(CliE2E, ResumeContinuesOnlyARunOfTheSameFile) {
 
 // ------------------------------------------------------------ param types
 
+// JSON has no infinities: 1e999 used to be read as one and stored as `inf`,
+// which no reader takes (a later --resume lost the param).
+TEST_F(CliE2E, AParamWithANumberOutOfRangeIsRefused) {
+  fs::path file = Use("typed_params.flow");
+  Result r = Flow({"run", file, "--param", R"(r={"a": 1, "b": "y"})", "--param", "rates=[0.5, 1e999]"});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("--param rates=[0.5, 1e999]: expected JSON")) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("(number out of range: 1e999)")) << r.Describe();
+  EXPECT_EQ(RunCount(), 0);
+  EXPECT_FALSE(fs::exists(work_ / "shown.txt"));
+}
+
 TEST_F(CliE2E, AWronglyTypedRecordOrListParamIsRefusedBeforeAnythingRuns) {
   fs::path file = Use("typed_params.flow");
   struct Case {

@@ -29,6 +29,8 @@ std::string Compare(const std::string& text) {
   if (!ref || !ours) {
     std::string a = ref ? "accepted " + Show(*ref) : "error " + llvm::toString(ref.takeError());
     std::string b = ours ? "accepted " + Show(*ours) : "error " + llvm::toString(ours.takeError());
+    // The one difference meant: an infinity (KeepsLargeIntegersAndRefusesInfinities).
+    if (a.find("inf") != std::string::npos && b.find("number out of range") != std::string::npos) return "";
     return a == b ? "" : "llvm: " + a + "\nours: " + b;
   }
   if (*ref != *ours) return "values differ: llvm " + Show(*ref) + ", ours " + Show(*ours);
@@ -40,9 +42,7 @@ std::string Compare(const std::string& text) {
 TEST(ParseJson, AgreesOnHandPickedDocuments) {
   const char* cases[] = {
       "null", "true", "false", "0", "-0", "7", "-12", "007", "123456789012345678", "1234567890123456789",
-      "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-      "18446744073709551615", "18446744073709551616", "99999999999999999999999", "1.5", "-1.5e3", "1e400",
-      "1E+2", "1.", ".5", "-", "+1", "1-2", "0x10", "\"\"", "\"abc\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"",
+      "9223372036854775807", "-9223372036854775808", "1.5", "-1.5e3", "1E+2", "1.", ".5", "-", "+1", "1-2", "0x10", "\"\"", "\"abc\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"",
       "\"\\u00e9\\u20ac\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\x\"", "\"tab\there\"", "\"\xc3\xa9\"",
       "\"\xff\"", "\"unterminated", "[]", "[ ]", "{}", "{ }", "[1,2,3]", "[1,]", "[,1]", "[1 2]", "{\"a\":1}",
       "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":[{\"c\":null}]}}",
@@ -51,6 +51,24 @@ TEST(ParseJson, AgreesOnHandPickedDocuments) {
       "[\"a\",]", "{\"\":\"\"}", "[1e5,1E-5,0.0,-0]",
   };
   for (const char* c : cases) EXPECT_EQ(Compare(c), "") << "input: " << c;
+}
+
+// Where llvm::json gets numbers wrong: integers beyond int64 become
+// INT64_MAX there, and 1e999 an infinity that it writes back as `inf`.
+TEST(ParseJson, KeepsLargeIntegersAndRefusesInfinities) {
+  auto value = [](const char* text) {
+    llvm::Expected<json::Value> v = ParseJson(text, kMaxJsonDepth);
+    return v ? Show(*v) : "error " + llvm::toString(v.takeError());
+  };
+  EXPECT_EQ(value("9223372036854775807"), "9223372036854775807");
+  EXPECT_EQ(value("9223372036854775808"), "9223372036854775808");    // a uint64
+  EXPECT_EQ(value("18446744073709551615"), "18446744073709551615");
+  EXPECT_EQ(value("18446744073709551616"), "1.8446744073709552e+19");  // a double
+  EXPECT_EQ(value("-9223372036854775809"), "-9.2233720368547758e+18");
+  EXPECT_EQ(value("[99999999999999999999999]"), "[9.9999999999999992e+22]");
+  EXPECT_EQ(value("[1e400]"), "error [1:2, byte=2]: number out of range: 1e400");
+  EXPECT_EQ(value("{\"a\": -1e999}"), "error [1:7, byte=7]: number out of range: -1e999");
+  EXPECT_EQ(value("1e308"), "1e+308");
 }
 
 // Random documents of moderate depth, and single-character mutations of
@@ -64,7 +82,7 @@ TEST(ParseJson, AgreesOnGeneratedAndMutatedDocuments) {
       case 0: return "null";
       case 1: return pick(2) ? "true" : "false";
       case 2: {
-        const char* nums[] = {"0", "42", "-7", "3.25", "1e3", "123456789012345678901", "-0.5E-2"};
+        const char* nums[] = {"0", "42", "-7", "3.25", "1e3", "12345678901234567", "-0.5E-2"};
         return nums[pick(std::size(nums))];
       }
       case 3:
