@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 namespace flow::rt {
 
@@ -179,12 +180,43 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
     error = "cannot set up the run store " + path + ": " + s->db_.error() + advice(s->db_.error());
     return nullptr;
   }
+  // A store whose tables lack columns (altered by hand or by another program)
+  // would take writes that go nowhere: `flow run` recorded "run 0".
+  if (std::string missing = s->MissingColumns(); !missing.empty()) {
+    error = "the run store " + path + " lacks the columns " + missing + advice("");
+    return nullptr;
+  }
   s->st_ = std::make_unique<Statements>(s->db_);
   if (!s->db_.ok()) {
     error = "the run store " + path + " is not usable (" + s->db_.error() + ")" + advice(s->db_.error());
     return nullptr;
   }
   return s;
+}
+
+std::string RunStore::MissingColumns() {
+  // The schema's columns, once per process, from an empty store made with it.
+  static const std::vector<std::pair<std::string, std::string>> expected = [] {
+    std::vector<std::pair<std::string, std::string>> out;
+    Db ref(":memory:", true);
+    if (!ref.Exec(kSchema)) return out;
+    Stmt s(ref, "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'");
+    while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));
+    return out;
+  }();
+  std::set<std::pair<std::string, std::string>> have;
+  {
+    Stmt s(db_, "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'");
+    while (s.Step()) have.emplace(s.Text(0), s.Text(1));
+  }
+  if (have.empty()) return {};  // a store not made yet (opened without creating): nothing to compare
+  // Columns that came later are added when flow opens the store to run
+  // (CreateSchema); until then their readers do without them.
+  static const std::set<std::pair<std::string, std::string>> kAddedLater = {{"run_params", "given"}};
+  std::string missing;
+  for (const auto& tc : expected)
+    if (!have.count(tc) && !kAddedLater.count(tc)) missing += (missing.empty() ? "" : ", ") + tc.first + "." + tc.second;
+  return missing;
 }
 
 bool RunStore::CreateSchema() {

@@ -159,6 +159,8 @@ class RunStore {
  private:
   explicit RunStore(const std::string& path, bool create);
   bool CreateSchema();
+  /// The columns of the schema the store lacks, as "table.column, ...".
+  std::string MissingColumns();
   Db db_;
   struct Statements;
   std::unique_ptr<Statements> st_;

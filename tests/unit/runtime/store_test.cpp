@@ -251,6 +251,46 @@ TEST_F(StoreTest, AStoreWithoutTheGivenColumnGetsItAndItsCommandLineSaysWhatWasG
   EXPECT_TRUE(store_->GivenParams(run).empty());
 }
 
+// A store altered by hand or by another program: a column gone. Writes
+// would go nowhere (`flow run` recorded "run 0"; `flow status` aborted), so
+// opening it says what is missing and what to do.
+TEST_F(StoreTest, AStoreLackingAColumnIsRefusedWithWhatToDo) {
+  int64_t run = store_->NewRun(Run());
+  store_->FinishRun(run, "succeeded", "{}");
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN args; ALTER TABLE attempts DROP COLUMN command;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  for (bool create : {true, false}) {
+    std::string error;
+    EXPECT_FALSE(RunStore::Open(path_, create, error));
+    EXPECT_THAT(error, HasSubstr("lacks the columns runs.args, attempts.command")) << error;
+    EXPECT_THAT(error, HasSubstr("move it aside"));
+  }
+}
+
+TEST_F(StoreTest, AStoreFromBeforeAColumnCameIsReadAsItIs) {
+  // run_params.given came later: reading an older store (flow status) does
+  // not need it, and opening it to run adds it.
+  store_.reset();
+  fs::remove(path_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  {
+    std::string error;
+    auto fresh = RunStore::Open(path_, true, error);  // every table, as now
+    ASSERT_TRUE(fresh) << error;
+  }
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE run_params DROP COLUMN given;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  std::string error;
+  EXPECT_TRUE(RunStore::Open(path_, false, error)) << error;
+  EXPECT_TRUE(RunStore::Open(path_, true, error)) << error;
+}
+
 TEST_F(StoreTest, MarkInterrupted) {
   int64_t done = store_->NewRun(Run());
   store_->PutInstance(done, Instance("a", "running"));  // a finished run keeps its rows
