@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "engine/engine.h"
 #include "engine/values.h"
@@ -78,11 +83,38 @@ std::optional<int> ParseCount(const std::string& text) {
   return v;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Copies a log file to stdout a block at a time (a log may be larger than
+// memory), up to its size when opened (a running attempt's log grows).
+// Returns whether it wrote anything and whether that ended in a newline.
+// A missing log is empty; what is no regular file is not read (the path
+// comes from the store, which anything could have written).
+struct Copied {
+  bool any = false;
+  bool ends_in_newline = false;
+};
+Copied CopyLog(const std::string& path) {
+  Copied c;
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return c;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    std::printf("(%s is not a regular file: not shown)\n", path.c_str());
+    return {true, true};
+  }
+  off_t left = st.st_size;
+  std::vector<char> buf(1 << 16);
+  while (left > 0) {
+    ssize_t n = read(fd, buf.data(), static_cast<size_t>(std::min<off_t>(left, static_cast<off_t>(buf.size()))));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::fwrite(buf.data(), 1, static_cast<size_t>(n), stdout);
+    c.any = true;
+    c.ends_in_newline = buf[static_cast<size_t>(n) - 1] == '\n';
+    left -= n;
+  }
+  close(fd);
+  return c;
 }
 
 int Status(RunStore& store, int64_t run) {
@@ -184,23 +216,20 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
       if (x.attempt == attempt) a = &x;
     if (!a) return Err(fmt::format("{} has no attempt {} in run {} ({} attempts)", name, attempt, run, attempts.size()), 1);
   }
-  std::string out = ReadFile(dir + "/" + a->stdout_path), err = ReadFile(dir + "/" + a->stderr_path);
-  if (which == "stdout") {
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    return 0;
-  }
-  if (which == "stderr") {
-    std::fwrite(err.data(), 1, err.size(), stdout);
+  std::string out = dir + "/" + a->stdout_path, err = dir + "/" + a->stderr_path;
+  if (which == "stdout" || which == "stderr") {
+    CopyLog(which == "stdout" ? out : err);
     return 0;
   }
   std::printf("==> %s, run %lld, attempt %d (%s)%s%s\n", name.c_str(), static_cast<long long>(run), a->attempt,
               a->status.c_str(), a->command.empty() ? "" : ": ", a->command.c_str());
-  std::printf("==> stdout (%s)\n", a->stdout_path.c_str());
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  if (!out.empty() && out.back() != '\n') std::printf("\n");
-  std::printf("==> stderr (%s)\n", a->stderr_path.c_str());
-  std::fwrite(err.data(), 1, err.size(), stdout);
-  if (!err.empty() && err.back() != '\n') std::printf("\n");
+  for (const auto& [label, path, shown] : {std::tuple{"stdout", out, a->stdout_path},
+                                          std::tuple{"stderr", err, a->stderr_path}}) {
+    std::printf("==> %s (%s)\n", label, shown.c_str());
+    std::fflush(stdout);
+    Copied c = CopyLog(path);
+    if (c.any && !c.ends_in_newline) std::printf("\n");
+  }
   return 0;
 }
 
