@@ -3,6 +3,7 @@
 // caching, the store's commands, exit codes, cancellation, resume, records,
 // folders, dry runs, plan files, environment and process groups.
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include "run_fixture.h"
 
@@ -286,6 +287,22 @@ TEST_F(RunE2E, StageWithCacheFalseRunsEveryTime) {
 }
 
 // ---------------------------------------------------------------- status, runs, logs
+
+// flow logs reads only regular files: a log path that leads to a pipe (the
+// store and .flow/logs are anyone's to change) used to block it for good.
+TEST_F(RunE2E, LogsSkipsALogThatIsNoRegularFile) {
+  fs::path file = Use("logs.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  std::string run = std::to_string(CheckSummary(r, "succeeded", {.instances = 1, .ran = 1}).run);
+  fs::path out = work_ / ".flow" / "logs" / run / "greet.1.out";
+  fs::remove(out);
+  ASSERT_EQ(mkfifo(out.c_str(), 0644), 0);
+  Result logs = Flow({"logs", run, "greet"});
+  EXPECT_EQ(logs.code, 0) << logs.Describe();
+  EXPECT_THAT(logs.out, HasSubstr("greet.1.out is not a regular file: not shown")) << logs.Describe();
+  EXPECT_THAT(logs.out, HasSubstr("hello-stderr-e2e")) << logs.Describe();
+}
 
 TEST_F(RunE2E, StatusRunsAndLogsReadTheRunStore) {
   fs::path file = Use("logs.flow");
