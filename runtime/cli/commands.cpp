@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,9 +118,21 @@ Copied CopyLog(const std::string& path) {
   return c;
 }
 
+// A run recorded as running whose flow process is gone: stopped without a
+// word (kill -9, a crash, the machine's end). The next `flow run` in the
+// folder records it as interrupted; until then its row says running.
+bool Gone(const RunRow& r) {
+  if (r.status != "running" || r.pid <= 0) return false;
+  return kill(static_cast<pid_t>(r.pid), 0) != 0 && errno == ESRCH;
+}
+constexpr const char* kGoneNote =
+    "its flow process (pid {}) is not running on this machine: it was stopped without recording the end "
+    "(kill -9, a crash); the next `flow run` in this folder records it as interrupted";
+
 int Status(RunStore& store, int64_t run) {
   auto r = store.GetRun(run);
   std::printf("run %lld: %s, started %s", static_cast<long long>(run), r->status.c_str(), Time(r->started_at).c_str());
+  if (Gone(*r)) std::printf(" (but %s)", fmt::format(kGoneNote, r->pid).c_str());
   if (r->ended_at) std::printf(", took %s", Secs(*r->ended_at - r->started_at).c_str());
   std::printf("\n  %s\n", r->plan_path.c_str());
   auto params = store.Params(run);
@@ -169,6 +182,7 @@ int Runs(RunStore& store, int limit) {
     return 0;
   }
   std::printf("%5s  %-11s  %-19s  %9s  %-34s  %s\n", "RUN", "STATUS", "STARTED", "WALL", "INSTANCES", "SOURCE");
+  std::vector<int64_t> gone;
   for (const auto& r : runs) {
     std::string counts = "-";
     auto s = plan::ParseJson(r.summary.empty() ? "null" : r.summary, plan::kMaxJsonDepth);
@@ -181,9 +195,13 @@ int Runs(RunStore& store, int limit) {
       llvm::consumeError(s.takeError());
     }
     std::string wall = r.ended_at ? Secs(*r.ended_at - r.started_at) : "-";
-    std::printf("%5lld  %-11s  %-19s  %9s  %-34s  %s\n", static_cast<long long>(r.id), r.status.c_str(),
-                Time(r.started_at).c_str(), wall.c_str(), counts.c_str(), r.plan_path.c_str());
+    bool is_gone = Gone(r);
+    if (is_gone) gone.push_back(r.pid);
+    std::printf("%5lld  %-11s  %-19s  %9s  %-34s  %s\n", static_cast<long long>(r.id),
+                is_gone ? "running?" : r.status.c_str(), Time(r.started_at).c_str(), wall.c_str(), counts.c_str(),
+                r.plan_path.c_str());
   }
+  for (int64_t pid : gone) std::printf("running?: %s\n", fmt::format(kGoneNote, pid).c_str());
   return 0;
 }
 

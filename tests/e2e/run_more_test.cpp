@@ -304,6 +304,32 @@ TEST_F(RunE2E, LogsSkipsALogThatIsNoRegularFile) {
   EXPECT_THAT(logs.out, HasSubstr("hello-stderr-e2e")) << logs.Describe();
 }
 
+// A run whose flow was killed keeps its `running` row until the next run in
+// the folder records it as interrupted; status and runs say what happened.
+TEST_F(RunE2E, StatusAndRunsSayWhenARunningRunsFlowIsGone) {
+  fs::path file = Use("long.flow");
+  Process p = Start({"run", file.string()}, work_);
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        RunStore store(Db());
+        return store.ok() && store.Scalar("SELECT count(*) FROM runs WHERE status = 'running'") == "1";
+      },
+      20));
+  Result before = Flow({"status"});
+  EXPECT_THAT(before.out, Not(HasSubstr("is not running on this machine"))) << before.Describe();
+  p.Signal(SIGKILL);
+  Result killed = p.Wait(10);  // reaped: its pid is free
+  ASSERT_EQ(killed.signal, SIGKILL) << killed.Describe();
+  Result status = Flow({"status"});
+  EXPECT_EQ(status.code, 0) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("running, started")) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("is not running on this machine")) << status.Describe();
+  Result runs = Flow({"runs"});
+  EXPECT_THAT(runs.out, HasSubstr("running?")) << runs.Describe();
+  EXPECT_THAT(runs.out, HasSubstr("the next `flow run` in this folder records it as interrupted")) << runs.Describe();
+}
+
 TEST_F(RunE2E, StatusRunsAndLogsReadTheRunStore) {
   fs::path file = Use("logs.flow");
   Result r = Flow({"run", file});
