@@ -315,6 +315,7 @@ int RunQueryCommand(const std::string& cmd, const std::vector<std::string>& args
     auto value = [&](const std::string& name, std::string& out) { return TakeValue(args, i, name, out); };
     std::string v;
     if (value("--dir", v)) {
+      if (v.empty()) return Err("--dir takes the folder that holds a .flow/, not an empty name", 2);
       dir = v;
     } else if (cmd == "logs" && (a == "--stdout" || a == "--stderr" || a == "--both")) {
       which = a.substr(2);

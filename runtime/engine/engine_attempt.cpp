@@ -214,6 +214,7 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
     llvm::SmallString<256> norm(path);
     llvm::sys::path::remove_dots(norm, /*remove_dot_dot=*/true);
     std::string p(norm.str());
+    if (p.empty() && !path.empty()) p = ".";  // "." and "a/.." name the project folder
     struct stat st;
     if (p.find('\0') != std::string::npos) {
       error = fmt::format("output '{}': it names a path that holds a NUL character (\\u0000), which no file name can",

@@ -229,6 +229,12 @@ TEST_F(CliE2E, RunsLimitIsAWholeNumberOfAtLeastOne) {
   EXPECT_EQ(Lines(one.out).size(), 2u) << "a header and one run\n" << one.Describe();
   Result attempt = Flow({"logs", "1", "boom", "--attempt", "1x"});
   EXPECT_EQ(attempt.code, 2) << attempt.Describe();
+  // An empty --dir used to mean the root folder (/.flow).
+  for (const char* cmd : {"status", "runs", "why"}) {
+    Result empty_dir = Flow({cmd, "--dir", ""});
+    EXPECT_EQ(empty_dir.code, 2) << cmd << "\n" << empty_dir.Describe();
+    EXPECT_THAT(empty_dir.err, HasSubstr("--dir takes the folder that holds a .flow/")) << empty_dir.Describe();
+  }
 }
 
 TEST_F(CliE2E, RunOptionsAreParsedStrictly) {

@@ -263,6 +263,14 @@ TEST_F(RunE2E, ValuesHoldingANulCharacterFailTheirInstance) {
   EXPECT_THAT(r.out + r.err, Not(HasSubstr("END"))) << "the cut command must not run";
 }
 
+TEST_F(RunE2E, AnOutputNamingTheProjectFolderAsAFileSaysItIsAFolder) {
+  fs::path file = Use("dot_output.flow");
+  Result r = Flow({"run", file});
+  ASSERT_EQ(r.code, 1) << r.Describe();
+  // It used to say "names the file ., which does not exist".
+  EXPECT_THAT(r.err, HasSubstr("a: output 'fs': it names . as a file, but that is a folder")) << r.Describe();
+}
+
 // ---------------------------------------------------------------- resources
 
 /// Runs FILE with ARGS, then returns the largest overlap among the commands'
