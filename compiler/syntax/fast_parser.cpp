@@ -139,9 +139,7 @@ class Parser {
   void Param() {
     RawToken first = Take();
     ast::Param p;
-    RawToken name = Expect(kTokIdent);
-    p.name = Text(name);
-    p.name_range = Range(name);
+    Name(p);
     if (LA() == kTokColon) {
       Take();
       p.type = TypeRef(0);
@@ -159,9 +157,7 @@ class Parser {
   void Record() {
     RawToken first = Take();
     ast::Record r;
-    RawToken name = Expect(kTokIdent);
-    r.name = Text(name);
-    r.name_range = Range(name);
+    Name(r);
     Expect(kTokLBrace);
     Commas(kTokRBrace, [&] { r.fields.push_back(Field()); });
     Expect(kTokRBrace);
@@ -169,12 +165,18 @@ class Parser {
     module_.records.push_back(std::move(r));
   }
 
+  // IDENT, as the name of a declaration: its text and range.
+  template <typename Decl>
+  void Name(Decl& d) {
+    RawToken name = Expect(kTokIdent);
+    d.name = Text(name);
+    d.name_range = Range(name);
+  }
+
   // IDENT ':' typeRef  (fieldDef, and paramDef up to its default)
   ast::Field Field() {
     ast::Field f;
-    RawToken name = Expect(kTokIdent);
-    f.name = Text(name);
-    f.name_range = Range(name);
+    Name(f);
     Expect(kTokColon);
     f.type = TypeRef(0);
     return f;
@@ -243,9 +245,7 @@ class Parser {
   void Stage() {
     RawToken first = Take();
     ast::Stage s;
-    RawToken name = Expect(kTokIdent);
-    s.name = Text(name);
-    s.name_range = Range(name);
+    Name(s);
     s.inputs = Fields();
     if (LA() == kTokArrow) {
       Take();
@@ -305,9 +305,7 @@ class Parser {
   void Pipeline() {
     RawToken first = Take();
     ast::Pipeline p;
-    RawToken name = Expect(kTokIdent);
-    p.name = Text(name);
-    p.name_range = Range(name);
+    Name(p);
     if (LA() == kTokLParen) p.inputs = Fields();
     if (LA() == kTokArrow) {
       Take();
