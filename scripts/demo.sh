@@ -13,6 +13,7 @@ build=${1:-$root/build}
 "$root/scripts/install-deps.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target flowc flow
+build=$(cd "$build" && pwd)  # the demo changes folder below: a relative BUILD_DIR would break
 ex="$root/examples/ml_sweep.flow"
 echo "== flowc --lint examples/ml_sweep.flow"
 "$build/bin/flowc" --lint "$ex" && echo "no errors, no warnings"
