@@ -232,6 +232,13 @@ namespace {
 
 uint64_t Mix(uint64_t h, uint64_t v) { return llvm::xxHash64(llvm::StringRef(reinterpret_cast<const char*>(&v), 8)) ^ (h * 0x9E3779B97F4A7C15ull); }
 
+// A path for a message: one of thousands of nested folders would make a
+// message of tens of kilobytes.
+std::string Elide(const std::string& path) {
+  if (path.size() <= 240) return path;
+  return fmt::format("{}...({} bytes)...{}", path.substr(0, 100), path.size() - 200, path.substr(path.size() - 100));
+}
+
 // Reads a regular file. Opened without blocking and checked after the
 // open, so that a file replaced by a named pipe since the caller's stat can
 // never block flow (opening a pipe waits for a writer; reading one would
@@ -239,19 +246,19 @@ uint64_t Mix(uint64_t h, uint64_t v) { return llvm::xxHash64(llvm::StringRef(rei
 std::optional<uint64_t> HashFileContent(const std::string& path, const std::string& shown, std::string& error) {
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    error = "cannot read " + shown + ": " + std::strerror(errno);
+    error = "cannot read " + Elide(shown) + ": " + std::strerror(errno);
     return std::nullopt;
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    error = "cannot read " + shown + ": it is no longer a regular file";
+    error = "cannot read " + Elide(shown) + ": it is no longer a regular file";
     return std::nullopt;
   }
   auto buf = llvm::MemoryBuffer::getOpenFile(fd, path, st.st_size, /*RequiresNullTerminator=*/false);
   close(fd);
   if (!buf) {
-    error = "cannot read " + shown + ": " + buf.getError().message();
+    error = "cannot read " + Elide(shown) + ": " + buf.getError().message();
     return std::nullopt;
   }
   return llvm::xxHash64((*buf)->getBuffer());
@@ -264,22 +271,22 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
                                   std::string& error, PathKind kind = PathKind::Any) {
   struct stat st;
   if ((top ? stat(full.c_str(), &st) : lstat(full.c_str(), &st)) != 0) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
+    error = "cannot read " + Elide(path) + ": " + std::strerror(errno);
     return std::nullopt;
   }
   if (kind == PathKind::File && S_ISDIR(st.st_mode)) {
-    error = "expected a file, found the folder " + path;
+    error = "expected a file, found the folder " + Elide(path);
     return std::nullopt;
   }
   if (kind == PathKind::Dir && !S_ISDIR(st.st_mode)) {
-    error = "expected a folder, found " + std::string(S_ISREG(st.st_mode) ? "the file " : "") + path +
+    error = "expected a folder, found " + std::string(S_ISREG(st.st_mode) ? "the file " : "") + Elide(path) +
             (S_ISREG(st.st_mode) ? "" : std::string(", which is ") + KindOf(st.st_mode));
     return std::nullopt;
   }
   if (S_ISDIR(st.st_mode)) {
     DIR* d = opendir(full.c_str());
     if (!d) {
-      error = "cannot read folder " + path + ": " + std::strerror(errno);
+      error = "cannot read folder " + Elide(path) + ": " + std::strerror(errno);
       return std::nullopt;
     }
     std::vector<std::string> names;
@@ -303,7 +310,7 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
     std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 0) + 256, '\0');
     ssize_t n = readlink(full.c_str(), target.data(), target.size());
     if (n < 0) {
-      error = "cannot read the link " + path + ": " + std::strerror(errno);
+      error = "cannot read the link " + Elide(path) + ": " + std::strerror(errno);
       return std::nullopt;
     }
     target.resize(static_cast<size_t>(n));
@@ -313,7 +320,7 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
     if (top) {
       error = fmt::format("{} is {}: an input file must be a regular file or a folder (flow reads it to "
                           "compute the cache key, and reading a pipe would take what the command should read)",
-                          path, KindOf(st.st_mode));
+                          Elide(path), KindOf(st.st_mode));
       return std::nullopt;
     }
     // Never opened: a pipe would block or be drained, a device never ends.

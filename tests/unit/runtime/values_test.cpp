@@ -424,6 +424,32 @@ TEST_F(HashPathTest, MissingPathIsAnError) {
   EXPECT_THAT(error, HasSubstr("nope.txt"));
 }
 
+// A folder nested 2,500 deep: its deepest paths exceed PATH_MAX, so hashing
+// fails; the message names the path with its middle left out, not 5 KB of
+// it (a 20,000-level tree gave a 40 KB message).
+TEST_F(HashPathTest, AnOverlongPathIsShortenedInTheMessage) {
+  fs::create_directories(root_ + "/deep");
+  int fd = open((root_ + "/deep").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 2500; ++i) {
+    ASSERT_EQ(mkdirat(fd, "a", 0755), 0);
+    int next = openat(fd, "a", O_RDONLY | O_DIRECTORY);
+    close(fd);
+    ASSERT_GE(next, 0);
+    fd = next;
+  }
+  close(fd);
+  std::string error;
+  EXPECT_FALSE(HashPath(store_.get(), root_, "deep", error, PathKind::Dir).has_value());
+  EXPECT_THAT(error, HasSubstr("cannot read"));
+  EXPECT_THAT(error, HasSubstr("deep/a/a/a"));
+  EXPECT_THAT(error, HasSubstr(" bytes)..."));
+  EXPECT_LT(error.size(), 400u) << error.size();
+  // Cleaning up needs the same care: remove_all works by name.
+  std::string rm = "rm -rf '" + root_ + "/deep'";
+  EXPECT_EQ(std::system(rm.c_str()), 0);
+}
+
 // BUG (runtime/engine/values.cpp, HashPath): for a folder, each entry is
 // hashed by calling HashPath(store, root, full + "/" + name), where `full`
 // already starts with `root`; when `root` is relative, the root is
