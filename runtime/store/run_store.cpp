@@ -195,18 +195,21 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
 }
 
 std::string RunStore::MissingColumns() {
+  // Every (table, column) of a store.
+  static constexpr const char* kColumns =
+      "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'";
   // The schema's columns, once per process, from an empty store made with it.
   static const std::vector<std::pair<std::string, std::string>> expected = [] {
     std::vector<std::pair<std::string, std::string>> out;
     Db ref(":memory:", true);
     if (!ref.Exec(kSchema)) return out;
-    Stmt s(ref, "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'");
+    Stmt s(ref, kColumns);
     while (s.Step()) out.emplace_back(s.Text(0), s.Text(1));
     return out;
   }();
   std::set<std::pair<std::string, std::string>> have;
   {
-    Stmt s(db_, "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'");
+    Stmt s(db_, kColumns);
     while (s.Step()) have.emplace(s.Text(0), s.Text(1));
   }
   if (have.empty()) return {};  // a store not made yet (opened without creating): nothing to compare
