@@ -8,6 +8,7 @@
 
 #include "fmt/format.h"
 #include "llvm/Support/Path.h"
+#include "plan/json_text.h"
 
 namespace flow::plan {
 
@@ -50,11 +51,25 @@ class Evaluator {
   EvalResult Eval(ExprId id) {
     if (!id.valid() || id.value >= static_cast<int32_t>(plan_.exprs.size()))
       return EvalResult::Fail("missing expression");
-    // Expressions share subexpressions: evaluate each node once.
+    // Expressions share subexpressions: evaluate each node once. A leaf
+    // (a literal, or a value looked up by name) costs no more to take again
+    // than to keep, so only the others are kept.
+    switch (plan_.Get(id).op) {
+      case Op::Lit: case Op::Param: case Op::Output: case Op::Var: case Op::Input: case Op::OutPath:
+        return EvalNode(id);
+      default: break;
+    }
     if (auto it = memo_.find(id.value); it != memo_.end()) return it->second;
     EvalResult r = EvalNode(id);
     memo_[id.value] = r;
     return r;
+  }
+
+  /// The expression a caller asked for: evaluated once, so not kept.
+  EvalResult EvalRoot(ExprId id) {
+    if (!id.valid() || id.value >= static_cast<int32_t>(plan_.exprs.size()))
+      return EvalResult::Fail("missing expression");
+    return EvalNode(id);
   }
 
   EvalResult EvalNode(ExprId id) {
@@ -353,7 +368,7 @@ class Evaluator {
 
 }  // namespace
 
-EvalResult Evaluate(const Plan& plan, ExprId expr, const EvalEnv& env) { return Evaluator(plan, env).Eval(expr); }
+EvalResult Evaluate(const Plan& plan, ExprId expr, const EvalEnv& env) { return Evaluator(plan, env).EvalRoot(expr); }
 
 std::string FormatValue(const json::Value& value, const Type& type) {
   if (value.getAsNull()) return "";
@@ -377,10 +392,7 @@ std::string FormatValue(const json::Value& value, const Type& type) {
     for (size_t i = 0; i < arr->size(); ++i) s += (i ? " " : "") + FormatValue((*arr)[i], elem);
     return s;
   }
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << value;
-  return os.str();
+  return JsonText(value);
 }
 
 }  // namespace flow::plan

@@ -12,6 +12,7 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "plan/json_parse.h"
+#include "plan/json_text.h"
 #include "plan/plan.h"
 
 namespace flow::plan {
@@ -404,9 +405,10 @@ void WriteJson(const Plan& plan, llvm::raw_ostream& os, bool pretty) {
 
 std::string Serialize(const Plan& plan, bool pretty) {
   std::string out;
-  llvm::raw_string_ostream os(out);
-  WriteJson(plan, os, pretty);
-  os.flush();
+  {
+    StringAppender os(out);
+    WriteJson(plan, os, pretty);
+  }
   return out;
 }
 

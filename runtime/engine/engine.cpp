@@ -20,6 +20,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
+#include "plan/json_text.h"
 #include "store/run_store.h"
 
 extern char** environ;
@@ -112,6 +113,7 @@ const char* StatusName(St s) {
 
 std::string SafeName(const std::string& name) {
   std::string s;
+  s.reserve(name.size());
   for (char c : name) {
     bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '@' ||
               c == '#' || c == '[' || c == ']';
@@ -124,8 +126,10 @@ std::string SafeName(const std::string& name) {
 }  // namespace engine_detail
 
 std::string AttemptLogPath(int64_t run, const std::string& instance, int attempt, bool stderr_log) {
-  return fmt::format(".flow/logs/{}/{}.{}.{}", run, engine_detail::SafeName(instance), attempt,
-                     stderr_log ? "err" : "out");
+  std::string s = ".flow/logs/" + std::to_string(run) + "/" + engine_detail::SafeName(instance) + "." +
+                  std::to_string(attempt);
+  s += stderr_log ? ".err" : ".out";
+  return s;
 }
 
 namespace engine_detail {
@@ -138,12 +142,7 @@ bool MakeDirs(const std::string& path, std::string& error) {
   return true;
 }
 
-std::string ToText(const json::Value& v) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << v;
-  return os.str();
-}
+std::string ToText(const json::Value& v) { return plan::JsonText(v); }
 
 std::string ToText(const Fields& o) {
   std::vector<const std::pair<std::string, json::Value>*> items;
@@ -151,12 +150,14 @@ std::string ToText(const Fields& o) {
   for (const auto& kv : o) items.push_back(&kv);
   std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
   std::string s;
-  llvm::raw_string_ostream os(s);
-  json::OStream j(os);
-  j.objectBegin();
-  for (const auto* kv : items) j.attribute(kv->first, kv->second);
-  j.objectEnd();
-  return os.str();
+  {
+    plan::StringAppender os(s);
+    json::OStream j(os);
+    j.objectBegin();
+    for (const auto* kv : items) j.attribute(kv->first, kv->second);
+    j.objectEnd();
+  }
+  return s;
 }
 
 
@@ -287,13 +288,13 @@ void Engine::WriteRecord(uint32_t id) {
     }
   }
   if (it.gpus.empty()) row.resources = cached->second;
-  row.outputs = ToText(it.outputs);
+  row.outputs = it.outputs_text.empty() ? ToText(it.outputs) : it.outputs_text;
   row.key_parts = it.key_parts;
   if (it.ready_at > 0) row.ready_at = it.ready_at;
   if (it.started_at > 0) row.started_at = it.started_at;
   if (it.ended_at > 0) row.ended_at = it.ended_at;
   row.attempts = it.attempt;
-  store_.PutInstance(run_, row);
+  store_.PutInstance(run_, std::move(row));
 }
 
 void Engine::Event(uint32_t id, const std::string& event, const std::string& detail) {

@@ -31,9 +31,9 @@ void Engine::Launch(uint32_t id, const std::vector<int>& gpus) {
   ++it.attempt;
   it.gpus = gpus;
   std::string error;
-  std::string logs = fmt::format(".flow/logs/{}", run_);
   if (!made_dirs_) {
-    if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(logs), error)) return AttemptFailed(id, error, nullptr);
+    if (!MakeDirs(Abs(".flow/out"), error) || !MakeDirs(Abs(fmt::format(".flow/logs/{}", run_)), error))
+      return AttemptFailed(id, error, nullptr);
     made_dirs_ = true;
   }
   // The stage's own output folder (kept from run to run).
@@ -321,6 +321,7 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     return false;
   }
   it.outputs = std::move(outputs);
+  it.outputs_text = ToText(it.outputs);
   if (stage.cache) {
     CacheRow row;
     row.key = it.key;
@@ -328,9 +329,9 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     row.stage = stage.name;
     row.run_id = run_;
     row.out_dir = it.dir;
-    row.outputs = ToText(it.outputs);
+    row.outputs = it.outputs_text;
     row.key_parts = it.key_parts;
-    store_.PutCache(row);
+    store_.PutCache(std::move(row));
   }
   return true;
 }

@@ -22,6 +22,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
 #include "plan/json_parse.h"
+#include "plan/json_text.h"
 #include "store/run_store.h"
 
 namespace flow::rt::engine_detail {
@@ -76,6 +77,7 @@ bool IsHex16(const std::string& s, size_t at) {
 std::string NormalizeOutputPaths(const std::string& text) {
   static const std::string kOut = ".flow/out/";
   std::string out;
+  out.reserve(text.size());
   size_t p = 0;
   for (;;) {
     size_t at = text.find(kOut, p);
@@ -89,14 +91,16 @@ std::string NormalizeOutputPaths(const std::string& text) {
     size_t name_end = slash == std::string::npos ? end : std::min(end, text.find('/', slash + 1));
     size_t dot = slash == std::string::npos || slash >= end ? std::string::npos : text.rfind('.', name_end - 1);
     if (dot != std::string::npos && dot > slash + 17 && text[dot - 17] == '.' && IsHex16(text, dot - 16)) {
-      out += text.substr(p, dot - 16 - p) + "*";
+      out.append(text, p, dot - 16 - p);
+      out += '*';
       p = dot;
     } else {
-      out += text.substr(p, seg - p);
+      out.append(text, p, seg - p);
       p = seg;
     }
   }
-  return out + text.substr(p);
+  out.append(text, p, std::string::npos);
+  return out;
 }
 
 
@@ -160,14 +164,21 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     for (const auto& e : stage.env) s += "env " + e.name + "=" + TemplateText(plan_, e.value, true) + "\n";
     for (const auto& f : stage.inputs) s += "in " + f.name + ":" + f.type.Spell() + "\n";
     for (const auto& f : stage.outputs) s += "out " + f.name + ":" + f.type.Spell() + "\n";
-    def = stage_def_.emplace(inst.stage, Hex64(llvm::xxHash64(s))).first;
+    def = stage_def_.emplace(inst.stage, StageKey{Hex64(llvm::xxHash64(s)), TemplateText(plan_, stage.command, false)})
+              .first;
   }
   // The parts, as the text of a JSON object with sorted keys: command,
   // definition, files (path -> content hash), inputs, run (uncached stages
   // only), stage.
   std::vector<std::pair<llvm::StringRef, const json::Value*>> inputs;
-  std::map<std::string, std::string> files;
-  std::set<std::pair<std::string, bool>> checked;  // (path, as a folder): each kind is checked once
+  // (path, content hash), each path once, and the (path, as a folder) pairs
+  // hashed: each kind is hashed once. Most instances read a few files:
+  // vectors, with sets beside them once a list makes them long.
+  std::vector<std::pair<std::string, uint64_t>> files;
+  std::vector<std::pair<std::string, bool>> checked;
+  std::set<std::pair<std::string, bool>> checked_set;
+  std::set<std::string> file_set;
+  constexpr size_t kScan = 16;
   for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
     const plan::Field& f = stage.inputs[i];
     const json::Value* v = it.inputs.get(f.name);
@@ -175,30 +186,49 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     inputs.emplace_back(f.name, v);
     bool bad = false;
     ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool dir) {
-      if (bad || !checked.insert({path, dir}).second) return;
+      if (bad) return;
+      if (checked.size() < kScan) {
+        for (const auto& c : checked)
+          if (c.second == dir && c.first == path) return;
+        checked.emplace_back(path, dir);
+        if (checked.size() == kScan) checked_set.insert(checked.begin(), checked.end());
+      } else if (!checked_set.insert({path, dir}).second) {
+        return;
+      }
       auto h = HashPath(&store_, opt_.project_dir, path, error, dir ? PathKind::Dir : PathKind::File);
       if (!h) {
         error = fmt::format("input '{}': {}", f.name, error);
         bad = true;
         return;
       }
-      files.emplace(path, Hex64(*h));
+      // A path read both as a file and as a folder: the first kind's hash
+      // stands for it.
+      if (files.size() < kScan) {
+        for (const auto& fh : files)
+          if (fh.first == path) return;
+        files.emplace_back(path, *h);
+        if (files.size() == kScan)
+          for (const auto& fh : files) file_set.insert(fh.first);
+      } else if (file_set.insert(path).second) {
+        files.emplace_back(path, *h);
+      }
     });
     if (bad) return false;
   }
+  std::sort(files.begin(), files.end());
   std::sort(inputs.begin(), inputs.end());
   inputs.erase(std::unique(inputs.begin(), inputs.end(),
                            [](const auto& a, const auto& b) { return a.first == b.first; }),
                inputs.end());
   std::string text;
   {
-    llvm::raw_string_ostream os(text);
+    plan::StringAppender os(text);
     json::OStream j(os);
     j.objectBegin();
-    j.attribute("command", TemplateText(plan_, stage.command, false));
-    j.attribute("definition", def->second);
+    j.attribute("command", def->second.command);
+    j.attribute("definition", def->second.hash);
     j.attributeObject("files", [&] {
-      for (const auto& [path, hash] : files) j.attribute(path, hash);
+      for (const auto& [path, hash] : files) j.attribute(path, Hex64(hash));
     });
     j.attributeObject("inputs", [&] {
       for (const auto& [name, v] : inputs) j.attribute(name, *v);
@@ -211,8 +241,12 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   // content (in "files") and the instance and output they come from, not the
   // folder, so an upstream rerun that gives the same content reuses this.
   std::string norm = NormalizeOutputPaths(text);
-  it.key = Hex64(llvm::xxHash64(norm)) + Hex64(llvm::xxHash64(norm + "\x01"));
-  it.key_parts = norm;
+  uint64_t first = llvm::xxHash64(norm);
+  norm.push_back('\x01');
+  uint64_t second = llvm::xxHash64(norm);
+  norm.pop_back();
+  it.key = Hex64(first) + Hex64(second);
+  it.key_parts = std::move(norm);
   // SPEC 1.3: each output a fresh path in the stage's own output folder:
   // .flow/out/STAGE/INSTANCE.KEY.OUTPUT (`dir` is the path without
   // ".OUTPUT"). One folder per stage, not per instance: on ext4 creating a
@@ -244,6 +278,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
     return std::nullopt;
   }
   it.outputs = Fields::From(std::move(*parsed->getAsObject()));
+  it.outputs_text = ToText(it.outputs);
   return fmt::format("from run {}", row->run_id);
 }
 

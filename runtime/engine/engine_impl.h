@@ -93,7 +93,8 @@ struct Item {
   std::vector<uint32_t> dependents;
   // nodes
   Fields inputs;   // evaluated args
-  Fields outputs;  // committed output values
+  Fields outputs;            // committed output values
+  std::string outputs_text;  // ToText(outputs), once they are committed (or reused)
   std::string key, key_parts, dir;  // cache key (hex), what went into it, the output folder name
   int attempt = 0;
   uint64_t job = 0;
@@ -225,7 +226,11 @@ class Engine {
   double UncommittedSince() const;
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
-  std::map<int32_t, std::string> stage_def_;  // stage -> hash of its definition
+  struct StageKey {
+    std::string hash;     // of the stage's definition
+    std::string command;  // the command as the key shows it
+  };
+  std::map<int32_t, StageKey> stage_def_;
   std::map<std::string, std::string> base_env_;  // flow's own environment
   std::shared_ptr<const std::vector<std::string>> base_env_lines_;  // the same as NAME=VALUE, less ours
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON

@@ -17,6 +17,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/xxhash.h"
 #include "plan/json_parse.h"
+#include "plan/json_text.h"
 #include "store/run_store.h"
 #include "util/units.h"
 
@@ -202,21 +203,15 @@ void Short(const json::Value& v, std::string& out) {
       out += "{";
       for (size_t k = 0; k < keys.size(); ++k) {
         out += k ? "," : "";
-        std::string q;
-        llvm::raw_string_ostream os(q);
-        os << json::Value(keys[k]);
-        out += os.str() + ":";
+        plan::AppendJson(out, json::Value(keys[k]));
+        out += ":";
         Short(*o.get(keys[k]), out);
       }
       out += "}";
       return;
     }
-    default: {
-      std::string q;
-      llvm::raw_string_ostream os(q);
-      os << v;
-      out += os.str();
-    }
+    default:
+      plan::AppendJson(out, v);
   }
 }
 }  // namespace
@@ -331,7 +326,9 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
     if (auto known = store->FindFileHash(full))
       if (known->size == st.st_size && known->mtime_ns == mtime_ns && known->inode == static_cast<int64_t>(st.st_ino))
         return known->hash;
-  auto h = HashFileContent(full, path, error);
+  // An empty file has nothing to read (markers, `touch`ed flags): its
+  // hash is that of no bytes, as of the stat above.
+  auto h = st.st_size == 0 ? std::optional<uint64_t>(llvm::xxHash64(llvm::StringRef())) : HashFileContent(full, path, error);
   if (!h) return std::nullopt;
   if (store) store->PutFileHash(full, {st.st_size, mtime_ns, static_cast<int64_t>(st.st_ino), *h});
   return h;

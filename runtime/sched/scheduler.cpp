@@ -81,6 +81,11 @@ std::vector<StartDecision> Scheduler::PickAtLeast(double now, double min_priorit
 
 std::vector<StartDecision> Scheduler::PickImpl(double now, double min_priority) {
   std::vector<StartDecision> out;
+  // Nothing can start while no cpu is free (every task but those asking
+  // for 0 cpus needs one), or nothing queued is of that priority.
+  if (queue_.empty() || (*queue_.begin())->priority < min_priority ||
+      (cap_[kCpus] - used_[kCpus] < kEps && zero_cpu_queued_ == 0))
+    return out;
   Amounts free(cap_.size());
   for (size_t i = 0; i < cap_.size(); ++i) free[i] = cap_[i] - used_[i];
   auto start = [&](Task* t) {
@@ -95,9 +100,6 @@ std::vector<StartDecision> Scheduler::PickImpl(double now, double min_priority) 
     out.push_back({t->id, t->gpu_ids});
   };
 
-  // Nothing can start while no cpu is free (every task but those asking
-  // for 0 cpus needs one): skip the walk over the queue.
-  if (free[kCpus] < kEps && zero_cpu_queued_ == 0) return out;
   bool reserved = false;
   double shadow = 0;  // when the blocked head is estimated to fit
   Amounts extra;      // what stays free at `shadow` after the head starts

@@ -139,13 +139,13 @@ void RunStore::WriterLoop() {
     w.Begin();
     for (auto& op : batch) {
       if (auto* i = std::get_if<InstanceOp>(&op))
-        w.PutInstance(i->run, i->row);
+        w.PutInstance(i->run, std::move(i->row));
       else if (auto* a = std::get_if<AttemptOp>(&op))
-        w.AddAttempt(a->run, a->row);
+        w.AddAttempt(a->run, std::move(a->row));
       else if (auto* e = std::get_if<EventOp>(&op))
         w.InsertEvent(e->run, e->t, e->instance, e->event, e->detail);
       else if (auto* c = std::get_if<CacheRow>(&op))
-        w.PutCache(*c);
+        w.PutCache(std::move(*c));
       else if (auto* d = std::get_if<DropOp>(&op))
         w.DropCache(d->key);
       else if (auto* h = std::get_if<HashOp>(&op))
@@ -302,8 +302,8 @@ void RunStore::AddParam(int64_t run, const std::string& name, const std::string&
   s.Run();
 }
 
-void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
-  if (background_) return Queue(InstanceOp{run, r});
+void RunStore::PutInstance(int64_t run, InstanceRow r) {
+  if (background_) return Queue(InstanceOp{run, std::move(r)});
   Write();
   Stmt& s = st_->put_instance;
   s.Bind(1, run).Bind(2, r.name).Bind(3, r.stage).Bind(4, r.status).Bind(5, r.reason).Bind(6, r.cache_key);
@@ -312,8 +312,8 @@ void RunStore::PutInstance(int64_t run, const InstanceRow& r) {
   s.Run();
 }
 
-void RunStore::AddAttempt(int64_t run, const AttemptRow& r) {
-  if (background_) return Queue(AttemptOp{run, r});
+void RunStore::AddAttempt(int64_t run, AttemptRow r) {
+  if (background_) return Queue(AttemptOp{run, std::move(r)});
   Write();
   Stmt& s = st_->add_attempt;
   s.Bind(1, run).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.attempt).Bind(5, r.status);
@@ -359,10 +359,10 @@ std::optional<CacheRow> RunStore::FindCache(const std::string& key) {
   return out;
 }
 
-void RunStore::PutCache(const CacheRow& r) {
+void RunStore::PutCache(CacheRow r) {
   if (background_) {
     cache_overlay_[r.key] = r;
-    return Queue(r);
+    return Queue(std::move(r));
   }
   Write();
   Stmt& s = st_->put_cache;

@@ -123,14 +123,14 @@ class RunStore {
   /// command line or carried over by --resume (the others took their
   /// default): what a later --resume carries over.
   void SetGivenParams(std::vector<std::string> names) { given_params_ = std::move(names); }
-  void PutInstance(int64_t run, const InstanceRow& row);
-  void AddAttempt(int64_t run, const AttemptRow& row);
+  void PutInstance(int64_t run, InstanceRow row);
+  void AddAttempt(int64_t run, AttemptRow row);
   void AddEvent(int64_t run, const std::string& instance, const std::string& event, const std::string& detail);
   void InsertEvent(int64_t run, double t, const std::string& instance, const std::string& event,
                    const std::string& detail);
 
   std::optional<CacheRow> FindCache(const std::string& key);
-  void PutCache(const CacheRow& row);
+  void PutCache(CacheRow row);
   void DropCache(const std::string& key);
 
   std::optional<FileHashRow> FindFileHash(const std::string& path);
