@@ -56,9 +56,17 @@ CREATE TABLE IF NOT EXISTS file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtim
 struct RunStore::Statements {
   explicit Statements(Db& db)
       : put_instance(db,
-                     "INSERT OR REPLACE INTO instances(run_id, name, stage, status, reason, cache_key, priority_s, "
+                     // Every instance's row is written when the run starts (pending) and again as it
+                     // changes: updated in place, where OR REPLACE deleted the row and its index
+                     // entry and inserted both again.
+                     "INSERT INTO instances(run_id, name, stage, status, reason, cache_key, priority_s, "
                      "estimate_ms, resources, outputs, key_parts, ready_at, started_at, ended_at, attempts) "
-                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, name) DO UPDATE SET "
+                     "stage = excluded.stage, status = excluded.status, reason = excluded.reason, "
+                     "cache_key = excluded.cache_key, priority_s = excluded.priority_s, "
+                     "estimate_ms = excluded.estimate_ms, resources = excluded.resources, "
+                     "outputs = excluded.outputs, key_parts = excluded.key_parts, ready_at = excluded.ready_at, "
+                     "started_at = excluded.started_at, ended_at = excluded.ended_at, attempts = excluded.attempts"),
         add_attempt(db,
                     "INSERT OR REPLACE INTO attempts(run_id, instance, stage, attempt, status, exit_code, signal, "
                     "started_at, ended_at, wall_s, user_s, sys_s, cpu_s, max_rss_bytes, stdout_path, stderr_path, "
@@ -306,8 +314,10 @@ void RunStore::PutInstance(int64_t run, InstanceRow r) {
   if (background_) return Queue(InstanceOp{run, std::move(r)});
   Write();
   Stmt& s = st_->put_instance;
-  s.Bind(1, run).Bind(2, r.name).Bind(3, r.stage).Bind(4, r.status).Bind(5, r.reason).Bind(6, r.cache_key);
-  s.Bind(7, r.priority_s).Bind(8, r.estimate_ms).Bind(9, r.resources).Bind(10, r.outputs).Bind(11, r.key_parts);
+  // The texts are kept, not copied: `r` outlives the statement's run.
+  s.Bind(1, run).BindKept(2, r.name).BindKept(3, r.stage).BindKept(4, r.status).BindKept(5, r.reason);
+  s.BindKept(6, r.cache_key).Bind(7, r.priority_s).Bind(8, r.estimate_ms).BindKept(9, r.resources);
+  s.BindKept(10, r.outputs).BindKept(11, r.key_parts);
   s.Bind(12, r.ready_at).Bind(13, r.started_at).Bind(14, r.ended_at).Bind(15, r.attempts);
   s.Run();
 }
@@ -316,10 +326,10 @@ void RunStore::AddAttempt(int64_t run, AttemptRow r) {
   if (background_) return Queue(AttemptOp{run, std::move(r)});
   Write();
   Stmt& s = st_->add_attempt;
-  s.Bind(1, run).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.attempt).Bind(5, r.status);
+  s.Bind(1, run).BindKept(2, r.instance).BindKept(3, r.stage).Bind(4, r.attempt).BindKept(5, r.status);
   s.Bind(6, r.exit_code).Bind(7, r.signal).Bind(8, r.started_at).Bind(9, r.ended_at).Bind(10, r.wall_s);
   s.Bind(11, r.user_s).Bind(12, r.sys_s).Bind(13, r.user_s + r.sys_s).Bind(14, r.max_rss_bytes);
-  s.Bind(15, r.stdout_path).Bind(16, r.stderr_path).Bind(17, r.error).Bind(18, r.command);
+  s.BindKept(15, r.stdout_path).BindKept(16, r.stderr_path).BindKept(17, r.error).BindKept(18, r.command);
   s.Run();
 }
 
@@ -333,7 +343,7 @@ void RunStore::InsertEvent(int64_t run, double t, const std::string& instance, c
                            const std::string& detail) {
   Write();
   Stmt& s = st_->add_event;
-  s.Bind(1, run).Bind(2, t).Bind(3, instance).Bind(4, event).Bind(5, detail);
+  s.Bind(1, run).Bind(2, t).BindKept(3, instance).BindKept(4, event).BindKept(5, detail);
   s.Run();
 }
 
@@ -366,8 +376,8 @@ void RunStore::PutCache(CacheRow r) {
   }
   Write();
   Stmt& s = st_->put_cache;
-  s.Bind(1, r.key).Bind(2, r.instance).Bind(3, r.stage).Bind(4, r.run_id).Bind(5, r.out_dir).Bind(6, r.outputs);
-  s.Bind(7, r.key_parts).Bind(8, WallNow());
+  s.BindKept(1, r.key).BindKept(2, r.instance).BindKept(3, r.stage).Bind(4, r.run_id).BindKept(5, r.out_dir);
+  s.BindKept(6, r.outputs).BindKept(7, r.key_parts).Bind(8, WallNow());
   s.Run();
 }
 
@@ -399,7 +409,7 @@ void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
   if (background_) return Queue(HashOp{path, r});
   Write();
   Stmt& s = st_->put_hash;
-  s.Bind(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex64(r.hash));
+  s.BindKept(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex64(r.hash));
   s.Run();
 }
 

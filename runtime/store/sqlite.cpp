@@ -72,6 +72,10 @@ Stmt& Stmt::Bind(int i, std::string_view v) {
   if (s_) sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
 }
+Stmt& Stmt::BindKept(int i, const std::string& v) {
+  if (s_) sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
 Stmt& Stmt::BindNull(int i) {
   if (s_) sqlite3_bind_null(s_, i);
   return *this;

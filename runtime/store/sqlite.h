@@ -31,6 +31,12 @@ class Stmt {
   Stmt& Bind(int i, std::string_view v);
   Stmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
   Stmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
+  /// Binds `v` without copying it: `v` must stay as it is until the
+  /// statement has run (Step/Run) and is bound again or reset. For the rows
+  /// a run writes by the thousand, where SQLite's copy of each text cost
+  /// more than the rest of the bind.
+  Stmt& BindKept(int i, const std::string& v);
+  Stmt& BindKept(int i, std::string&&) = delete;  // a temporary would be gone before the statement runs
   Stmt& BindNull(int i);
   template <typename T>
   Stmt& Bind(int i, const std::optional<T>& v) {

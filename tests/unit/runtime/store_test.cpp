@@ -364,6 +364,21 @@ TEST_F(StoreTest, InstancesRoundTripAndReplace) {
   EXPECT_EQ(got->status, "succeeded");
   EXPECT_EQ(got->ended_at, 110.0);
   EXPECT_EQ(got->attempts, 2);
+  // Every column is replaced, those now empty or absent too.
+  InstanceRow cleared = Instance("train[2]", "pending");
+  store_->PutInstance(run, cleared);
+  got = store_->GetInstance(run, "train[2]");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->status, "pending");
+  EXPECT_EQ(got->reason, "");
+  EXPECT_DOUBLE_EQ(got->priority_s, cleared.priority_s);
+  EXPECT_EQ(got->resources, cleared.resources);
+  EXPECT_EQ(got->outputs, cleared.outputs);
+  EXPECT_FALSE(got->ready_at.has_value());
+  EXPECT_FALSE(got->started_at.has_value());
+  EXPECT_FALSE(got->ended_at.has_value());
+  EXPECT_EQ(got->attempts, 0);
+  store_->PutInstance(run, i);  // back, for what follows
   EXPECT_FALSE(store_->GetInstance(run, "train[3]").has_value());
   EXPECT_FALSE(store_->GetInstance(run + 1, "train[2]").has_value());
 

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/xxhash.h"
 #include "plan/plan.h"
 #include "store/run_store.h"
 
@@ -318,6 +319,26 @@ TEST_F(HashPathTest, FileContentDecides) {
   uint64_t before = Hash("a.txt");
   Write("a.txt", "hellp");
   EXPECT_NE(Hash("a.txt"), before);
+}
+
+// An empty file is hashed without being read (markers that stages touch
+// are the commonest inputs): its hash must be the one of its content, no
+// bytes, as for any file, and content written later must change it.
+TEST_F(HashPathTest, EmptyFileHasTheHashOfNoBytes) {
+  Write("empty", "");
+  Write("other", "");
+  uint64_t h = Hash("empty");
+  EXPECT_EQ(h, llvm::xxHash64(llvm::StringRef()));
+  EXPECT_EQ(Hash("other"), h);
+  EXPECT_EQ(Hash("empty", nullptr), h);
+  Write("one", "x");
+  EXPECT_EQ(Hash("one"), llvm::xxHash64("x")) << "a file's hash is the hash of its bytes";
+  // Written later, with the modification time it had: the size tells.
+  SetMtime("empty", 1000000000);
+  EXPECT_EQ(Hash("empty"), h);
+  std::ofstream(root_ + "/empty", std::ios::binary | std::ios::app) << "now something";
+  SetMtime("empty", 1000000000);
+  EXPECT_EQ(Hash("empty"), llvm::xxHash64("now something"));
 }
 
 TEST_F(HashPathTest, TouchWithoutChangeKeepsTheHash) {
