@@ -10,6 +10,7 @@
 #include "opt/passes.h"
 #include "plan/eval.h"
 #include "plan/json_parse.h"
+#include "plan/value_check.h"
 #include "syntax/lexer.h"
 
 namespace flow::lower {
@@ -88,6 +89,20 @@ int Lowerer::PlanStage(int sema_stage) {
   return index;
 }
 
+// A --param text parsed for its type, and a list, record or json value
+// checked against it as flow run checks it: elements and fields too
+// ("element[1]: expected int, found string"). The plan keeps the value as
+// given; the check normalizes a copy.
+std::variant<json::Value, std::string> Lowerer::CheckedParamValue(const std::string& text, const plan::Type& type) {
+  auto parsed = ParseParamValue(text, type);
+  if (auto* v = std::get_if<json::Value>(&parsed)) {
+    json::Value copy = *v;
+    std::string error;
+    if (!plan::CheckValue(plan_, type, copy, error)) return error;
+  }
+  return parsed;
+}
+
 std::optional<json::Value> Lowerer::ParamValue(int index) {
   if (param_state_[index] == 2) return param_values_[index];
   if (param_state_[index] == 1) return std::nullopt;  // a cycle: sema reported it
@@ -99,7 +114,7 @@ std::optional<json::Value> Lowerer::ParamValue(int index) {
   for (auto it = options_.params.rbegin(); it != options_.params.rend() && !overridden; ++it) {
     const auto& [name, text] = *it;
     if (name != info.decl->name) continue;
-    auto parsed = ParseParamValue(text, TypeOf(info.type));
+    auto parsed = CheckedParamValue(text, TypeOf(info.type));
     if (auto* err = std::get_if<std::string>(&parsed)) {
       auto& d = Error(DiagKind::BadParamValue, info.decl->name_range,
                       fmt::format("--param {}={}: {}", name, text, *err));
@@ -119,7 +134,7 @@ std::optional<json::Value> Lowerer::ParamValue(int index) {
       text = str->str();
     else
       llvm::raw_string_ostream(text) << v;
-    auto parsed = ParseParamValue(text, TypeOf(info.type));
+    auto parsed = CheckedParamValue(text, TypeOf(info.type));
     if (auto* err = std::get_if<std::string>(&parsed)) {
       auto& d = Error(DiagKind::BadParamValue, info.decl->name_range,
                       fmt::format("param '{}' carried over by --resume ({}): {}", name, text, *err));

@@ -135,6 +135,7 @@ class Lowerer {
   std::string LineOf(SourceRange r) const { return std::to_string(sm_.GetLineCol(r.file, r.begin).line); }
   void BuildParams();
   std::optional<json::Value> ParamValue(int index);
+  std::variant<json::Value, std::string> CheckedParamValue(const std::string& text, const plan::Type& type);
   void Note(std::string line) {
     if (notes_) notes_->lines.push_back(std::move(line));
   }

@@ -13,17 +13,15 @@
 
 #include "llvm/Support/JSON.h"
 #include "plan/plan.h"
+#include "plan/value_check.h"
 #include "util/hex.h"
 
 namespace flow::rt {
 
 class RunStore;
 
-/// Checks `value` against `type` and normalizes it (durations to
-/// milliseconds, sizes to bytes, ints widened where a float is declared).
-/// On a mismatch returns false and sets `error` ("expected float, found
-/// string", naming the field or index for records and lists).
-bool CheckValue(const plan::Plan& plan, const plan::Type& type, llvm::json::Value& value, std::string& error);
+/// plan::CheckValue: a value against its type, normalized.
+using plan::CheckValue;
 
 /// Calls `fn` with every path (a `file` or `dir` value) inside `value`.
 void ForEachPath(const plan::Plan& plan, const plan::Type& type, const llvm::json::Value& value,

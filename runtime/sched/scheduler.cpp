@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "fmt/format.h"
-#include "util/units.h"
+#include "plan/units.h"
 
 namespace flow::rt {
 
@@ -173,10 +173,10 @@ void Scheduler::Drop(uint32_t id) {
 std::optional<double> ParseSize(const std::string& text) {
   // The language's size units, plus plain bytes and the K/M/G/T shorthands
   // that command lines use (--memory 16G).
-  static constexpr UnitTable kShorthands[] = {
+  static constexpr plan::UnitTable kShorthands[] = {
       {"", 1}, {"K", 1024.}, {"M", 1048576.}, {"G", 1073741824.}, {"T", 1099511627776.}};
-  if (auto v = ParseWithUnit(text, kSizeUnits)) return v;
-  return ParseWithUnit(text, kShorthands);
+  if (auto v = plan::ParseWithUnit(text, plan::kSizeUnits)) return v;
+  return plan::ParseWithUnit(text, kShorthands);
 }
 
 std::string FormatBytes(double b) {

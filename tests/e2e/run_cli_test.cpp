@@ -127,9 +127,18 @@ TEST_F(CliE2E, AWronglyTypedRecordOrListParamIsRefusedBeforeAnythingRuns) {
     args.insert(args.end(), c.params.begin(), c.params.end());
     Result r = Flow(args);
     EXPECT_EQ(r.code, 2) << r.Describe();
-    EXPECT_THAT(r.err, HasSubstr(c.option + ": " + c.what)) << r.Describe();
+    // A .flow file: the compile's diagnostic, at the param's declaration.
+    EXPECT_THAT(r.err, ContainsRegex("typed_params\\.flow:[0-9]+:[0-9]+: error: " + c.option + "=")) << r.Describe();
+    EXPECT_THAT(r.err, HasSubstr(c.what)) << r.Describe();
     EXPECT_EQ(RunCount(), 0) << "nothing ran, so no run is recorded\n" << r.Describe();
     EXPECT_FALSE(fs::exists(work_ / "shown.txt"));
+    // flowc refuses it the same way, and writes no plan.
+    std::vector<std::string> flowc_args = {file.string(), "-o", (work_ / "bad.plan").string()};
+    flowc_args.insert(flowc_args.end(), c.params.begin(), c.params.end());
+    Result compiled = Flowc(flowc_args, work_);
+    EXPECT_EQ(compiled.code, 1) << compiled.Describe();
+    EXPECT_THAT(compiled.err, HasSubstr(c.what)) << compiled.Describe();
+    EXPECT_FALSE(fs::exists(work_ / "bad.plan"));
   }
   // The same through a plan file.
   Result compiled = Flowc({file.string(), "-o", (work_ / "typed.plan").string()}, work_);

@@ -7,6 +7,7 @@ namespace flow::testing {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
 using ::testing::HasSubstr;
 
 constexpr const char* kStages = R"(
@@ -191,6 +192,21 @@ TEST(LowerTest, ErrorsOnlyLoweringCanFind) {
     PlanHelper h(With("param n: int = 1\npipeline main { for i in range(0, n) { count(src: \"x\") } }"), options);
     EXPECT_FALSE(h.ok());
     EXPECT_THAT(h.diags(), ElementsAre(IsDiagMsg(DiagKind::BadParamValue, 9, 7, "expected an int")));
+  }
+  {
+    // Lists, records and json come as JSON; their elements and fields are
+    // checked against the type too, and a carried-over value as well.
+    lower::LowerOptions options;
+    options.params = {{"xs", R"(["a", 2])"}, {"r", R"({"a": "one"})"}};
+    options.param_values = {{"ns", llvm::json::Array{1, 2.5}}};
+    PlanHelper h(With("record R { a: int }\nparam xs: list<file> = []\nparam r: R\nparam ns: list<int> = []\n"
+                      "pipeline main { for x in xs { count(src: x) }\n for n in ns { count(src: \"c\") } }"),
+                 options);
+    EXPECT_FALSE(h.ok());
+    EXPECT_THAT(h.diags(), UnorderedElementsAre(
+                               IsDiagMsg(DiagKind::BadParamValue, 10, 7, "element[1]: expected file, found int"),
+                               IsDiagMsg(DiagKind::BadParamValue, 11, 7, "field 'a': expected int, found string"),
+                               IsDiagMsg(DiagKind::BadParamValue, 12, 7, "element[1]: expected int, found float")));
   }
   {
     PlanHelper h(With("param xs: list<file>\npipeline main { for x in xs { count(src: x) } }"));

@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-namespace flow::rt {
+namespace flow::plan {
 
 using UnitTable = std::pair<const char*, double>;
 
@@ -47,4 +47,4 @@ std::optional<double> ParseWithUnit(const std::string& text, const UnitTable (&u
   return std::nullopt;
 }
 
-}  // namespace flow::rt
+}  // namespace flow::plan
