@@ -23,6 +23,7 @@
 #include "engine/engine.h"
 #include "engine/values.h"
 #include "exec/local_executor.h"
+#include "exec/signals.h"
 #include "exec/spawn.h"
 #include "fmt/format.h"
 #include "llvm/Support/FileSystem.h"
@@ -31,6 +32,7 @@
 #include "plan/json_parse.h"
 #include "plan_io/load_plan.h"
 #include "store/run_store.h"
+#include "store/sqlite.h"
 
 namespace {
 
@@ -567,6 +569,9 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   opt.retry_backoff_ms = EnvMs("FLOW_RETRY_BACKOFF_MS", 1000);
   opt.kill_grace_ms = EnvMs("FLOW_KILL_GRACE_MS", 5000);
   LocalExecutor executor(opt.kill_grace_ms);
+  // A second Ctrl-C ends any wait for a locked run store at once (the
+  // first one still lets the cancelled run be recorded).
+  Db::SetGiveUp([] { return InterruptCount() >= 2; });
   if (!ra.dry_run) {
     lock.Describe(fmt::format("pid {}", getpid()));
     opt.on_started = [&lock](int64_t run) { lock.Describe(fmt::format("run {}, pid {}", run, getpid())); };

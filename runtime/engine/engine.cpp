@@ -689,8 +689,16 @@ RunSummary Engine::Run() {
     if (InterruptCount() != interrupts && !cancelled_) {
       cancelled_ = true;
       stopping_ = true;
-      if (progress_) progress_->Line("cancel", "", "stopping: cancelling running instances and waiting for them");
+      if (progress_)
+        progress_->Line("cancel", "",
+                        "stopping: cancelling running instances and waiting for them (Ctrl-C again kills them at once)");
       CancelAll();
+      interrupts = InterruptCount();
+    } else if (InterruptCount() != interrupts) {
+      // A second Ctrl-C: what still runs is killed now, not after the
+      // grace period (and the run store stops waiting for a lock).
+      if (progress_ && !by_job_.empty()) progress_->Line("cancel", "", "killing what still runs");
+      for (auto& [job, id] : by_job_) exec_.Kill(job);
       interrupts = InterruptCount();
     }
     // Retries that are due go back to the scheduler.

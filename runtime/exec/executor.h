@@ -76,6 +76,9 @@ class Executor {
   /// Stops a job: TERM, then KILL after the grace period. Its completion
   /// comes through Poll as Cancelled.
   virtual void Cancel(uint64_t job) = 0;
+  /// Stops a job at once: KILL, without the grace period (a second Ctrl-C).
+  /// Its completion comes through Poll as Cancelled.
+  virtual void Kill(uint64_t job) = 0;
   virtual size_t Running() const = 0;
 };
 

@@ -250,6 +250,15 @@ void LocalExecutor::Cancel(uint64_t id) {
   job.kill_at = Clock::now() + std::chrono::milliseconds(grace_ms_);
 }
 
+void LocalExecutor::Kill(uint64_t id) {
+  auto it = pid_of_.find(id);
+  if (it == pid_of_.end()) return;
+  Job& job = jobs_.at(it->second);
+  job.cancelled = true;
+  kill(-job.pid, SIGKILL);
+  job.kill_at.reset();
+}
+
 void LocalExecutor::Reap(std::vector<Completion>& out) {
   while (!jobs_.empty()) {
     int status = 0;

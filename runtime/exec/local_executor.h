@@ -25,6 +25,7 @@ class LocalExecutor : public Executor {
   std::variant<uint64_t, std::string> Submit(const LaunchSpec& spec) override;
   std::vector<Completion> Poll(double max_wait_s) override;
   void Cancel(uint64_t job) override;
+  void Kill(uint64_t job) override;
   size_t Running() const override { return jobs_.size(); }
   /// The empty spool files kept open for the next jobs (see Spool).
   size_t SpoolFiles() const;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/sqlite.h"
 
+#include <atomic>
 #include <cstdio>
 
 namespace flow::rt {
@@ -20,8 +21,15 @@ Db::Db(const std::string& path, bool create, bool read_only) : path_(path) {
 
 // SQLite's busy handler: `count` is the number of retries so far. Waits
 // 1, 2, 5, 10 ms, then 20 ms a time: about 10 s in all before giving up.
+namespace {
+std::atomic<bool (*)()> g_give_up{nullptr};
+}  // namespace
+
+void Db::SetGiveUp(bool (*give_up)()) { g_give_up.store(give_up); }
+
 int Db::OnBusy(void* self, int count) {
   auto* db = static_cast<Db*>(self);
+  if (auto give_up = g_give_up.load(); give_up && give_up()) return 0;
   static constexpr int kDelaysMs[] = {1, 2, 5, 10};
   int waited_ms = 0;
   for (int i = 0; i < count; ++i) waited_ms += i < 4 ? kDelaysMs[i] : 20;

@@ -80,6 +80,11 @@ class Db {
   bool Exec(const char* sql);
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
+  /// A question every connection's wait for a lock asks between its
+  /// retries: when it answers true, the wait ends at once (the statement
+  /// fails as busy). flow run asks "has Ctrl-C come twice?". Null: never.
+  static void SetGiveUp(bool (*give_up)());
+
  private:
   static int OnBusy(void* self, int count);
   sqlite3* db_ = nullptr;

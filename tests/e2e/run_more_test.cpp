@@ -659,6 +659,33 @@ TEST_F(RunE2E, SigintCancelsTheRunAndItsCommands) {
   EXPECT_EQ(store.Scalar("SELECT status FROM runs ORDER BY id DESC LIMIT 1"), "cancelled");
 }
 
+// The first Ctrl-C sends SIGTERM and waits the grace period (60 s here)
+// before SIGKILL; a second one kills at once.
+TEST_F(RunE2E, ASecondSigintKillsWhatIgnoresSigtermAtOnce) {
+  fs::path file = Use("stubborn.flow");
+  std::vector<std::string> env = {"FLOW_RETRY_BACKOFF_MS=10", "FLOW_KILL_GRACE_MS=60000"};
+  Process p = Start({"run", file.string()}, {}, env);
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(work_ / "stubborn.pid").find('\n') != std::string::npos || p.Exited(); },
+                      20))
+      << "the stage never started";
+  ASSERT_FALSE(p.Exited());
+  pid_t sh = std::stoi(ReadFile(work_ / "stubborn.pid"));
+  p.Signal(SIGINT);
+  // The command ignores SIGTERM: flow is waiting out the grace period.
+  EXPECT_FALSE(WaitFor([&] { return p.Exited(); }, 1)) << "flow ended before its command did";
+  EXPECT_FALSE(ProcessGone(sh)) << "the command should still run: it ignores SIGTERM";
+  p.Signal(SIGINT);
+  Result r = p.Wait(20);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.code, 130) << r.Describe();
+  EXPECT_LT(r.seconds, 30) << "the second Ctrl-C did not cut the 60 s grace period short\n" << r.Describe();
+  EXPECT_THAT(r.err + r.out, HasSubstr("Ctrl-C again kills them at once")) << r.Describe();
+  CheckSummary(r, "cancelled", {.instances = 1, .ran = 0});
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(sh); }, 2)) << "the command " << sh << " still runs";
+  EXPECT_FALSE(fs::exists(work_ / "finished.txt"));
+}
+
 TEST_F(RunE2E, ResumeReusesTheParamsAndTheSucceededInstancesOfTheFailedRun) {
   fs::path file = Use("resume_params.flow");
   WriteFile(work_ / "fail.flag", "");

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -70,6 +71,12 @@ class ScriptedExecutor : public Executor {
     return out;
   }
   void Cancel(uint64_t job) override { cancelled_.push_back(job); }
+  void Kill(uint64_t job) override {
+    killed_.push_back(job);
+    bool running = std::any_of(running_.begin(), running_.end(), [&](const Job& j) { return j.id == job; });
+    if (running && std::find(cancelled_.begin(), cancelled_.end(), job) == cancelled_.end()) cancelled_.push_back(job);
+  }
+  const std::vector<uint64_t>& killed() const { return killed_; }
   size_t Running() const override { return running_.size(); }
 
   /// "instance#attempt" of every Submit, in order.
@@ -117,7 +124,7 @@ class ScriptedExecutor : public Executor {
   uint64_t next_ = 0;
   int polls_ = 0;
   std::deque<Job> running_;
-  std::vector<uint64_t> cancelled_;
+  std::vector<uint64_t> cancelled_, killed_;
   std::vector<std::string> submits_;
 };
 

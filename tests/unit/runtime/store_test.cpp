@@ -4,10 +4,12 @@
 // interrupted runs, PreviousSuccess, a reader that is not blocked by a
 // writer's open transaction (WAL), and writing behind (SetBackground).
 #include "store/run_store.h"
+#include "store/sqlite.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -564,6 +567,34 @@ TEST_F(StoreTest, TransactionsGroupChanges) {
   store_->PutInstance(run, Instance("b", "running"));
   store_.reset();
   EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "2");
+}
+
+// A writer waits up to 10 s for a lock another process holds, unless the
+// give-up question (flow run: "has Ctrl-C come twice?") says to stop: then
+// the write fails at once, as busy, without the "waiting for" notice that
+// comes after a second of waiting.
+TEST_F(StoreTest, AWaitForALockEndsWhenTheGiveUpQuestionSaysSo) {
+  int64_t run = store_->NewRun(Run());
+  std::string error;
+  auto other = RunStore::Open(path_, false, error);
+  ASSERT_TRUE(other) << error;
+  other->Begin();
+  other->PutInstance(run, Instance("held", "running"));  // holds the write lock until its Commit
+  static std::atomic<bool> give_up{false};
+  Db::SetGiveUp([] { return give_up.load(); });
+  give_up = true;
+  ::testing::internal::CaptureStderr();
+  auto t0 = std::chrono::steady_clock::now();
+  store_->PutInstance(run, Instance("a", "running"));
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string said = ::testing::internal::GetCapturedStderr();
+  Db::SetGiveUp(nullptr);
+  give_up = false;
+  EXPECT_THAT(store_->error(), HasSubstr("locked"));
+  EXPECT_LT(waited, 1.0);
+  EXPECT_THAT(said, Not(HasSubstr("waiting for")));
+  other->Commit();
+  EXPECT_TRUE(other->error().empty()) << other->error();
 }
 
 TEST_F(StoreTest, ReaderIsNotBlockedByAnOpenWriteTransaction) {
