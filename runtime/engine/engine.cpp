@@ -582,6 +582,20 @@ void Engine::CheckStore() {
   }
 }
 
+// What the executor did on its own (killing what a job left running after
+// it ended): on the progress output, and as an event of the instance.
+void Engine::ShowNotices() {
+  for (const auto& n : exec_.TakeNotices()) {
+    if (progress_) progress_->Line("killed", n.instance.empty() ? "(a job of this run)" : n.instance, n.text);
+    if (opt_.dry_run) continue;
+    for (size_t i = 0; i < items_.size(); ++i)
+      if (items_[i].kind == Kind::Node && items_[i].name == n.instance) {
+        Event(static_cast<uint32_t>(i), "leftover-killed", n.text);
+        break;
+      }
+  }
+}
+
 void Engine::CancelAll() {
   for (auto& [job, id] : by_job_) exec_.Cancel(job);
   for (auto& [t, id] : retries_) {
@@ -757,9 +771,12 @@ RunSummary Engine::Run() {
       for (auto& c : more) done.push_back(std::move(c));
       StartEarly(done, from);
     }
+    ShowNotices();
     if (double since = UncommittedSince(); since >= 0 && SteadyNow() - since >= kCommitEvery) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
+  exec_.EndOfRun();  // what the jobs left running is killed now
+  ShowNotices();
   commit();
   store_.SetBackground(false);  // waits until the writer committed everything
 

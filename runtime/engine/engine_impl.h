@@ -185,6 +185,7 @@ class Engine {
   void WriteRecord(uint32_t id);
   void Event(uint32_t id, const std::string& event, const std::string& detail);
   void CancelAll();
+  void ShowNotices();
 
   // ---- evaluation
   plan::EvalEnv EnvFor(int32_t copy, const Fields* inputs = nullptr, const std::string* out_prefix = nullptr);

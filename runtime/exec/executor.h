@@ -80,6 +80,16 @@ class Executor {
   /// Its completion comes through Poll as Cancelled.
   virtual void Kill(uint64_t job) = 0;
   virtual size_t Running() const = 0;
+  /// What the executor did on its own since the last call, for the
+  /// engine to show and record: the instance it concerns (its name) and
+  /// what happened ("killed a process it left running: ...").
+  struct Notice {
+    std::string instance, text;
+  };
+  virtual std::vector<Notice> TakeNotices() { return {}; }
+  /// The run is over (no job runs): what the executor still holds for it
+  /// goes (the local executor kills what the jobs left running).
+  virtual void EndOfRun() {}
 };
 
 }  // namespace flow::rt

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -12,8 +14,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <unordered_set>
 
 #include "exec/signals.h"
+#include "fmt/format.h"
+#include "llvm/ADT/StringRef.h"
 #include "store/run_store.h"
 
 namespace flow::rt {
@@ -21,6 +28,9 @@ namespace flow::rt {
 LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), signal_fd_(InstallSignalPipe()) {
   EnsureStandardFds();
   RequestShortSlice();
+#ifdef PR_SET_CHILD_SUBREAPER
+  adopting_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+#endif
 }
 
 LocalExecutor::~LocalExecutor() {
@@ -43,11 +53,17 @@ void LocalExecutor::KillAll() {
   for (auto& [pid, job] : jobs_) {
     int status;
     waitpid(pid, &status, 0);
+    ForgetJobPid(pid);
     Finish(job.scratch, job.out, false);
     Finish(job.scratch, job.err, false);
   }
   jobs_.clear();
   pid_of_.clear();
+  // What the jobs left outside their groups goes too (all of it when no
+  // executor of this process has a job left).
+  SweepAdopted(JobsOfThisProcess() == 0);
+  for (pid_t pid : swept_) waitpid(pid, nullptr, WNOHANG);  // what is not dead yet, init reaps
+  swept_.clear();
 }
 
 namespace {
@@ -234,9 +250,12 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   job.started_at = started_at;
   job.program = spec.argv[0];
   job.cwd = spec.cwd;
+  job.instance = spec.instance;
+  job.attempt = spec.attempt;
   if (spec.timeout_ms) job.deadline = start + std::chrono::milliseconds(*spec.timeout_ms);
   jobs_.emplace(pid, std::move(job));
   pid_of_[id] = pid;
+  NoteJobPid(pid);
   return id;
 }
 
@@ -260,6 +279,10 @@ void LocalExecutor::Kill(uint64_t id) {
 }
 
 void LocalExecutor::Reap(std::vector<Completion>& out) {
+  // What the sweep killed, once dead (a process that flow adopted and that
+  // died by itself is taken by the wait4 below, as not a job).
+  for (auto it = swept_.begin(); it != swept_.end();)
+    it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
   while (!jobs_.empty()) {
     int status = 0;
     struct rusage ru = {};
@@ -299,7 +322,9 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
       AppendToFile(job.err.path, "flow: " + c.error + "\n");
     }
     pid_of_.erase(job.id);
+    ForgetJobPid(pid);
     jobs_.erase(it);
+    ended_since_sweep_ = true;
     out.push_back(std::move(c));
   }
 }
@@ -327,9 +352,14 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
     Reap(out);
     auto now = Clock::now();
     Timers(now);
+    if (adopting_ && ended_since_sweep_ && now >= next_sweep_) {
+      SweepAdopted(JobsOfThisProcess() == 0);
+      next_sweep_ = now + kSweepEvery;
+    }
     if (!out.empty() || now >= until || InterruptCount() != interrupts) return out;
     // Sleep until a signal (a child exited, Ctrl-C) or the next timer.
     auto wake = until;
+    if (adopting_ && ended_since_sweep_) wake = std::min(wake, next_sweep_);
     for (auto& [pid, job] : jobs_) {
       if (job.deadline && !job.timed_out && !job.cancelled) wake = std::min(wake, *job.deadline);
       if (job.kill_at) wake = std::min(wake, *job.kill_at);
@@ -347,6 +377,117 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
     struct pollfd fd = {signal_fd_, POLLIN, 0};
     if (poll(&fd, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30))) > 0) DrainSignalPipe();
   }
+}
+
+namespace {
+// The jobs of every executor of this process: never taken for a process a
+// job left behind.
+std::mutex g_job_pids_mu;
+std::unordered_set<pid_t> g_job_pids;
+}  // namespace
+
+void LocalExecutor::NoteJobPid(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_job_pids_mu);
+  g_job_pids.insert(pid);
+}
+void LocalExecutor::ForgetJobPid(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_job_pids_mu);
+  g_job_pids.erase(pid);
+}
+size_t LocalExecutor::JobsOfThisProcess() {
+  std::lock_guard<std::mutex> lock(g_job_pids_mu);
+  return g_job_pids.size();
+}
+
+namespace {
+// The pids of this process's children (of all its threads).
+std::vector<pid_t> ChildrenOfThisProcess() {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/children");
+    pid_t pid;
+    while (in >> pid) out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+// FLOW_STAGE and FLOW_ATTEMPT from a process's environment ("" and 0 when
+// it has none, or cannot be read).
+std::pair<std::string, int> JobOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string stage;
+  int attempt = 0;
+  for (llvm::StringRef rest = env; !rest.empty();) {
+    auto [var, next] = rest.split('\0');
+    if (var.consume_front("FLOW_STAGE=")) stage = var.str();
+    if (var.consume_front("FLOW_ATTEMPT=")) var.getAsInteger(10, attempt);
+    rest = next;
+  }
+  return {stage, attempt};
+}
+
+bool IsZombie(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');  // the command may hold spaces and parentheses
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
+}
+
+// "sleep 60": a process's command line, for a message.
+std::string CommandOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+  for (char& c : cmd)
+    if (c == '\0') c = ' ';
+  if (cmd.size() > 80) cmd = cmd.substr(0, 77) + "...";
+  return cmd;
+}
+}  // namespace
+
+void LocalExecutor::SweepAdopted(bool all) {
+  ended_since_sweep_ = false;
+  if (!adopting_) return;
+  for (pid_t pid : ChildrenOfThisProcess()) {
+    {
+      std::lock_guard<std::mutex> lock(g_job_pids_mu);
+      if (g_job_pids.count(pid)) continue;  // a job (of any executor), not a process it left
+    }
+    if (IsZombie(pid)) continue;     // dead already: Reap takes it
+    auto [stage, attempt] = JobOf(pid);
+    if (!all) {
+      // Only what a job that has ended left: one whose environment names
+      // no job (it replaced it) waits until no job runs.
+      if (stage.empty()) continue;
+      bool running = false;
+      for (const auto& [jpid, job] : jobs_) running = running || (job.instance == stage && job.attempt == attempt);
+      if (running) continue;
+    }
+    std::string cmd = CommandOf(pid);
+    // Its own group (it made one, to leave the job's) and itself; what it
+    // started in other groups is adopted in turn when it dies.
+    kill(-pid, SIGKILL);
+    if (kill(pid, SIGKILL) != 0) continue;  // gone already
+    swept_.push_back(pid);
+    notices_.push_back({stage, fmt::format("killed process {} ({}), which it left running outside its process group "
+                                           "after it ended",
+                                           pid, cmd.empty() ? "?" : cmd)});
+  }
+}
+
+void LocalExecutor::EndOfRun() {
+  if (adopting_) SweepAdopted(JobsOfThisProcess() == 0);
+}
+
+std::vector<Executor::Notice> LocalExecutor::TakeNotices() {
+  std::vector<Notice> out;
+  out.swap(notices_);
+  return out;
 }
 
 }  // namespace flow::rt

@@ -27,6 +27,8 @@ class LocalExecutor : public Executor {
   void Cancel(uint64_t job) override;
   void Kill(uint64_t job) override;
   size_t Running() const override { return jobs_.size(); }
+  std::vector<Notice> TakeNotices() override;
+  void EndOfRun() override;
   /// The empty spool files kept open for the next jobs (see Spool).
   size_t SpoolFiles() const;
   /// Kills every job's process group at once (SIGKILL), for when flow
@@ -67,6 +69,8 @@ class LocalExecutor : public Executor {
     bool publish_done = false;  // Publish was tried (kPublishAfter)
     Spawned proc;  // kept until reaped: the child may still read it
     std::string program, cwd, scratch;
+    std::string instance;  // FLOW_STAGE of its environment
+    int attempt = 0;       // FLOW_ATTEMPT
     Stream out, err;
   };
   bool TakeSpool(const std::string& dir, Spool& spool, std::string& error);
@@ -75,6 +79,15 @@ class LocalExecutor : public Executor {
   void Finish(const std::string& dir, Stream& s, bool reusable);
   void Reap(std::vector<Completion>& out);
   void Timers(Clock::time_point now);
+  // Processes a job left running outside its process group (setsid, a
+  // daemon) are adopted by flow, a child subreaper, when their parent
+  // exits: flow kills those of jobs that have ended (by the FLOW_STAGE and
+  // FLOW_ATTEMPT of their environment), and when no job runs, all of them.
+  void SweepAdopted(bool all);
+  static void NoteJobPid(pid_t pid);
+  static void ForgetJobPid(pid_t pid);
+  static size_t JobsOfThisProcess();
+  static constexpr std::chrono::milliseconds kSweepEvery{1000};
   std::string Resolve(const std::string& program);  // "" when not found in PATH
 
   int64_t grace_ms_;
@@ -85,6 +98,11 @@ class LocalExecutor : public Executor {
   std::unordered_map<uint64_t, pid_t> pid_of_;
   std::deque<Completion> ready_;  // launch failures, reported by the next Poll
   std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH (found ones only)
+  bool adopting_ = false;            // flow is a child subreaper
+  bool ended_since_sweep_ = false;   // a job ended since SweepAdopted last looked
+  Clock::time_point next_sweep_{};
+  std::vector<Notice> notices_;
+  std::vector<pid_t> swept_;  // killed by SweepAdopted, not yet reaped
 };
 
 }  // namespace flow::rt

@@ -686,6 +686,29 @@ TEST_F(RunE2E, ASecondSigintKillsWhatIgnoresSigtermAtOnce) {
   EXPECT_FALSE(fs::exists(work_ / "finished.txt"));
 }
 
+// A process a job leaves running outside its process group (setsid) is
+// adopted by flow (a child subreaper) and killed: within a second of its
+// job's end while the run goes on, and, when its environment no longer
+// names its job, when the run ends. Each is said and recorded.
+TEST_F(RunE2E, ProcessesAJobLeftOutsideItsGroupAreKilled) {
+  fs::path file = Use("escaped.flow");
+  Result r = Flow({"run", file.string()});
+  ASSERT_EQ(r.code, 0) << r.Describe();
+  CheckSummary(r, "succeeded", {.instances = 3, .ran = 3});
+  EXPECT_EQ(ReadFile(work_ / "state.txt"), "gone\n") << "leak's process still ran 2 s after leak ended";
+  for (const char* f : {"escaped.pid", "anon.pid"}) {
+    std::string text = ReadFile(work_ / f);
+    ASSERT_FALSE(text.empty()) << f << " was not written\n" << r.Describe();
+    pid_t pid = std::stoi(text);
+    EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, 2)) << f << ": process " << pid << " outlived the run";
+  }
+  EXPECT_THAT(r.out + r.err, ContainsRegex("killed +leak: killed process [0-9]+ \\(sleep 60\\), which it left running"))
+      << r.Describe();
+  EXPECT_THAT(r.out + r.err, HasSubstr("(a job of this run): killed process")) << r.Describe();
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM events WHERE event = 'leftover-killed' AND instance = 'leak'"), "1");
+}
+
 TEST_F(RunE2E, ResumeReusesTheParamsAndTheSucceededInstancesOfTheFailedRun) {
   fs::path file = Use("resume_params.flow");
   WriteFile(work_ / "fail.flag", "");
