@@ -33,6 +33,7 @@
 #include "plan_io/load_plan.h"
 #include "store/run_store.h"
 #include "store/sqlite.h"
+#include "util/remove_tree.h"
 
 namespace {
 
@@ -185,7 +186,7 @@ class FolderLock {
 // commit that was cut short and the `.tmp-` names earlier versions of flow
 // wrote there. Committed outputs are untouched.
 void RemoveAttemptFolders(const std::string& flow_dir) {
-  llvm::sys::fs::remove_directories(flow_dir + "/tmp");
+  RemoveTree(flow_dir + "/tmp");
   std::error_code ec;
   std::vector<std::string> stale;
   for (llvm::sys::fs::directory_iterator inst(flow_dir + "/out", ec), end; !ec && inst != end; inst.increment(ec)) {
@@ -195,12 +196,7 @@ void RemoveAttemptFolders(const std::string& flow_dir) {
       if (name.contains(".tmp-") || name.contains(".old-")) stale.push_back(d->path());
     }
   }
-  for (const auto& path : stale) {
-    if (llvm::sys::fs::is_directory(path))
-      llvm::sys::fs::remove_directories(path);
-    else
-      llvm::sys::fs::remove(path);
-  }
+  for (const auto& path : stale) RemoveTree(path);
 }
 
 struct RunArgs {

@@ -19,6 +19,7 @@
 #include "llvm/Support/xxhash.h"
 #include "plan/json_parse.h"
 #include "store/run_store.h"
+#include "util/remove_tree.h"
 
 extern char** environ;
 
@@ -307,13 +308,9 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
     if (::rename(tmp.c_str(), final_abs.c_str()) == 0) continue;
     if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) {
       std::string old = final_abs + ".old-" + std::to_string(run_);
-      llvm::sys::fs::remove_directories(old);
-      llvm::sys::fs::remove(old);
+      RemoveTree(old);
       if (::rename(final_abs.c_str(), old.c_str()) == 0 && ::rename(tmp.c_str(), final_abs.c_str()) == 0) {
-        if (llvm::sys::fs::is_directory(old))
-          llvm::sys::fs::remove_directories(old);
-        else
-          llvm::sys::fs::remove(old);
+        RemoveTree(old);
         continue;
       }
     }
