@@ -696,24 +696,28 @@ RunSummary Engine::Run() {
     CheckStore();
   };
   int interrupts = InterruptCount();
+  const int interrupts_before = interrupts;
   bool drained_queue = false;
   for (;;) {
     // Ctrl-C and due retries before activations: DrainActivations may start
     // queued work, which must not outrank a due retry or follow a Ctrl-C.
-    if (InterruptCount() != interrupts && !cancelled_) {
-      cancelled_ = true;
-      stopping_ = true;
-      if (progress_)
-        progress_->Line("cancel", "",
-                        "stopping: cancelling running instances and waiting for them (Ctrl-C again kills them at once)");
-      CancelAll();
-      interrupts = InterruptCount();
-    } else if (InterruptCount() != interrupts) {
-      // A second Ctrl-C: what still runs is killed now, not after the
-      // grace period (and the run store stops waiting for a lock).
-      if (progress_ && !by_job_.empty()) progress_->Line("cancel", "", "killing what still runs");
-      for (auto& [job, id] : by_job_) exec_.Kill(job);
-      interrupts = InterruptCount();
+    if (int now = InterruptCount(); now != interrupts) {
+      if (!cancelled_) {
+        cancelled_ = true;
+        stopping_ = true;
+        if (progress_)
+          progress_->Line("cancel", "",
+                          "stopping: cancelling running instances and waiting for them (Ctrl-C again kills them at once)");
+        CancelAll();
+      }
+      // A second Ctrl-C (even one that came with the first): what still
+      // runs is killed now, not after the grace period (and the run store
+      // stops waiting for a lock).
+      if (now - interrupts_before >= 2) {
+        if (progress_ && !by_job_.empty()) progress_->Line("cancel", "", "killing what still runs");
+        for (auto& [job, id] : by_job_) exec_.Kill(job);
+      }
+      interrupts = now;
     }
     // Retries that are due go back to the scheduler.
     double now = Now();

@@ -11,12 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "exec/signals.h"
 #include "fmt/format.h"
@@ -59,11 +60,8 @@ void LocalExecutor::KillAll() {
   }
   jobs_.clear();
   pid_of_.clear();
-  // What the jobs left outside their groups goes too (all of it when no
-  // executor of this process has a job left).
-  SweepAdopted(JobsOfThisProcess() == 0);
-  for (pid_t pid : swept_) waitpid(pid, nullptr, WNOHANG);  // what is not dead yet, init reaps
-  swept_.clear();
+  // What the jobs left outside their groups goes too.
+  EndOfRun();
 }
 
 namespace {
@@ -255,7 +253,7 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   if (spec.timeout_ms) job.deadline = start + std::chrono::milliseconds(*spec.timeout_ms);
   jobs_.emplace(pid, std::move(job));
   pid_of_[id] = pid;
-  NoteJobPid(pid);
+  NoteJobPid(pid, spec.instance, spec.attempt);
   return id;
 }
 
@@ -294,6 +292,7 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     // Whatever the command left running in its group goes with it; its
     // spools are used again only when nothing was left.
     bool group_gone = kill(-pid, SIGKILL) != 0 && errno == ESRCH;
+    if (!group_gone) killed_groups_.push_back(pid);  // its members are dying: not leftovers
     Finish(job.scratch, job.out, group_gone);
     Finish(job.scratch, job.err, group_gone);
     Completion c;
@@ -356,7 +355,7 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
       SweepAdopted(JobsOfThisProcess() == 0);
       next_sweep_ = now + kSweepEvery;
     }
-    if (!out.empty() || now >= until || InterruptCount() != interrupts) return out;
+    if (!out.empty() || !notices_.empty() || now >= until || InterruptCount() != interrupts) return out;
     // Sleep until a signal (a child exited, Ctrl-C) or the next timer.
     auto wake = until;
     if (adopting_ && ended_since_sweep_) wake = std::min(wake, next_sweep_);
@@ -380,15 +379,20 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
 }
 
 namespace {
-// The jobs of every executor of this process: never taken for a process a
-// job left behind.
+// The jobs of every executor of this process, by pid (which is also their
+// process group): never taken for a process a job left behind, and what
+// tells whether a leftover's job still runs.
+struct JobName {
+  std::string instance;
+  int attempt;
+};
 std::mutex g_job_pids_mu;
-std::unordered_set<pid_t> g_job_pids;
+std::unordered_map<pid_t, JobName> g_job_pids;
 }  // namespace
 
-void LocalExecutor::NoteJobPid(pid_t pid) {
+void LocalExecutor::NoteJobPid(pid_t pid, const std::string& instance, int attempt) {
   std::lock_guard<std::mutex> lock(g_job_pids_mu);
-  g_job_pids.insert(pid);
+  g_job_pids[pid] = {instance, attempt};
 }
 void LocalExecutor::ForgetJobPid(pid_t pid) {
   std::lock_guard<std::mutex> lock(g_job_pids_mu);
@@ -400,19 +404,69 @@ size_t LocalExecutor::JobsOfThisProcess() {
 }
 
 namespace {
-// The pids of this process's children (of all its threads).
+// The pids of this process's children (of all its threads), from
+// /proc/self/task/*/children, or, where the kernel has no such file, from
+// the parent of every process.
 std::vector<pid_t> ChildrenOfThisProcess() {
   std::vector<pid_t> out;
-  DIR* d = opendir("/proc/self/task");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/children");
-    pid_t pid;
-    while (in >> pid) out.push_back(pid);
+  bool have_lists = false;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/children");
+      if (!in) continue;
+      have_lists = true;
+      pid_t pid;
+      while (in >> pid) out.push_back(pid);
+    }
+    closedir(d);
   }
-  closedir(d);
+  if (have_lists) return out;
+  pid_t self = getpid();
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 1));
+      char state;
+      pid_t ppid = 0;
+      fields >> state >> ppid;
+      if (ppid == self) out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    }
+    closedir(d);
+  }
   return out;
+}
+
+// A process's state and process group, from /proc/PID/stat ('?' when it
+// is gone).
+std::pair<char, pid_t> StateOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');  // the command may hold spaces and parentheses
+  if (paren == std::string::npos) return {'?', 0};
+  std::istringstream fields(stat.substr(paren + 1));
+  char state = '?';
+  pid_t ppid = 0, pgrp = 0;
+  fields >> state >> ppid >> pgrp;
+  return {state, pgrp};
+}
+
+// Whether a SIGKILL is pending for the process: it is dying (the group
+// kill of its job reached it) and is nothing to report.
+bool KillPending(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    llvm::StringRef l(line);
+    if (!l.consume_front("ShdPnd:") && !l.consume_front("SigPnd:")) continue;
+    uint64_t mask = 0;
+    if (!l.trim().getAsInteger(16, mask) && (mask & (uint64_t{1} << (SIGKILL - 1)))) return true;
+  }
+  return false;
 }
 
 // FLOW_STAGE and FLOW_ATTEMPT from a process's environment ("" and 0 when
@@ -431,13 +485,6 @@ std::pair<std::string, int> JobOf(pid_t pid) {
   return {stage, attempt};
 }
 
-bool IsZombie(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t paren = stat.rfind(')');  // the command may hold spaces and parentheses
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
-}
-
 // "sleep 60": a process's command line, for a message.
 std::string CommandOf(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -450,22 +497,37 @@ std::string CommandOf(pid_t pid) {
 }
 }  // namespace
 
-void LocalExecutor::SweepAdopted(bool all) {
+size_t LocalExecutor::SweepAdopted(bool all) {
   ended_since_sweep_ = false;
-  if (!adopting_) return;
+  if (!adopting_) return 0;
+  size_t killed = 0;
   for (pid_t pid : ChildrenOfThisProcess()) {
+    if (std::find(swept_.begin(), swept_.end(), pid) != swept_.end()) continue;  // killed already, dying
     {
       std::lock_guard<std::mutex> lock(g_job_pids_mu);
       if (g_job_pids.count(pid)) continue;  // a job (of any executor), not a process it left
     }
-    if (IsZombie(pid)) continue;     // dead already: Reap takes it
+    auto [state, pgrp] = StateOf(pid);
+    if (state == 'Z' || state == 'X' || state == 'x' || state == '?') continue;  // dead already: Reap takes it
+    if (KillPending(pid)) continue;  // dying: killed with its job's group
+    // Still in a job's process group: it never left it. The group of a job
+    // that ended was killed when the job was reaped (it is dying); that of
+    // a running job goes when the job ends.
+    if (std::find(killed_groups_.begin(), killed_groups_.end(), pgrp) != killed_groups_.end()) continue;
+    {
+      std::lock_guard<std::mutex> lock(g_job_pids_mu);
+      if (g_job_pids.count(pgrp)) continue;
+    }
     auto [stage, attempt] = JobOf(pid);
     if (!all) {
       // Only what a job that has ended left: one whose environment names
       // no job (it replaced it) waits until no job runs.
       if (stage.empty()) continue;
       bool running = false;
-      for (const auto& [jpid, job] : jobs_) running = running || (job.instance == stage && job.attempt == attempt);
+      {
+        std::lock_guard<std::mutex> lock(g_job_pids_mu);
+        for (const auto& [jpid, job] : g_job_pids) running = running || (job.instance == stage && job.attempt == attempt);
+      }
       if (running) continue;
     }
     std::string cmd = CommandOf(pid);
@@ -474,14 +536,34 @@ void LocalExecutor::SweepAdopted(bool all) {
     kill(-pid, SIGKILL);
     if (kill(pid, SIGKILL) != 0) continue;  // gone already
     swept_.push_back(pid);
+    ++killed;
     notices_.push_back({stage, fmt::format("killed process {} ({}), which it left running outside its process group "
                                            "after it ended",
                                            pid, cmd.empty() ? "?" : cmd)});
   }
+  killed_groups_.clear();
+  return killed;
 }
 
+// Sweeps until nothing is left: a leftover killed now may have started
+// processes in groups of their own, which flow adopts when it dies. Then
+// reaps what is dead (no job runs, so nothing of a job's is taken).
 void LocalExecutor::EndOfRun() {
-  if (adopting_) SweepAdopted(JobsOfThisProcess() == 0);
+  if (!adopting_) return;
+  for (int round = 0; round < 50; ++round) {
+    bool none_running = JobsOfThisProcess() == 0;
+    if (SweepAdopted(none_running) == 0) break;
+    // Until what was killed is dead (and what it started adopted): at
+    // most 0.2 s a round.
+    for (int wait = 0; wait < 200 && !swept_.empty(); ++wait) {
+      for (auto it = swept_.begin(); it != swept_.end();)
+        it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
+      if (!swept_.empty()) usleep(1000);
+    }
+  }
+  if (JobsOfThisProcess() == 0)
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
 }
 
 std::vector<Executor::Notice> LocalExecutor::TakeNotices() {

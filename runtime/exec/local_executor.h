@@ -83,8 +83,9 @@ class LocalExecutor : public Executor {
   // daemon) are adopted by flow, a child subreaper, when their parent
   // exits: flow kills those of jobs that have ended (by the FLOW_STAGE and
   // FLOW_ATTEMPT of their environment), and when no job runs, all of them.
-  void SweepAdopted(bool all);
-  static void NoteJobPid(pid_t pid);
+  /// Returns how many it killed.
+  size_t SweepAdopted(bool all);
+  static void NoteJobPid(pid_t pid, const std::string& instance, int attempt);
   static void ForgetJobPid(pid_t pid);
   static size_t JobsOfThisProcess();
   static constexpr std::chrono::milliseconds kSweepEvery{1000};
@@ -102,7 +103,8 @@ class LocalExecutor : public Executor {
   bool ended_since_sweep_ = false;   // a job ended since SweepAdopted last looked
   Clock::time_point next_sweep_{};
   std::vector<Notice> notices_;
-  std::vector<pid_t> swept_;  // killed by SweepAdopted, not yet reaped
+  std::vector<pid_t> swept_;          // killed by SweepAdopted, not yet reaped
+  std::vector<pid_t> killed_groups_;  // groups of jobs reaped since the last sweep, killed by Reap
 };
 
 }  // namespace flow::rt

@@ -31,6 +31,11 @@ bool RemoveTree(const std::string& path) {
   // could not be removed (skipped from then on, so the walk ends).
   std::vector<std::string> entered;
   std::vector<std::set<std::string>> kept(1);
+  // The device and inode of each folder left to enter a subfolder: coming
+  // back up through "..", the folder reached must be that one. (A folder
+  // moved elsewhere meanwhile would lead into its new parent, which is
+  // not to be emptied; the walk stops there, as GNU rm's does.)
+  std::vector<std::pair<dev_t, ino_t>> up;
   for (;;) {
     // Empty the current folder of everything but folders; enter the first
     // folder found.
@@ -59,7 +64,8 @@ bool RemoveTree(const std::string& path) {
       closedir(d);
     }
     if (!sub.empty()) {
-      int child = openat(fd, sub.c_str(), kDirFlags);
+      struct stat here;
+      int child = fstat(fd, &here) == 0 ? openat(fd, sub.c_str(), kDirFlags) : -1;
       if (child < 0) {  // cannot enter it: perhaps it is empty
         if (unlinkat(fd, sub.c_str(), AT_REMOVEDIR) != 0) {
           failed();
@@ -69,6 +75,7 @@ bool RemoveTree(const std::string& path) {
       }
       close(fd);
       fd = child;
+      up.emplace_back(here.st_dev, here.st_ino);
       entered.push_back(sub);
       kept.emplace_back();
       continue;
@@ -77,12 +84,20 @@ bool RemoveTree(const std::string& path) {
     // remove it from its parent.
     if (entered.empty()) break;
     int parent = openat(fd, "..", kDirFlags);
+    struct stat there;
+    if (parent >= 0 && (fstat(parent, &there) != 0 || there.st_dev != up.back().first ||
+                        there.st_ino != up.back().second)) {
+      close(parent);
+      parent = -1;
+      errno = ESTALE;  // not the folder it was entered from: moved meanwhile
+    }
     if (parent < 0) {
       failed();
       break;
     }
     close(fd);
     fd = parent;
+    up.pop_back();
     kept.pop_back();
     if (unlinkat(fd, entered.back().c_str(), AT_REMOVEDIR) != 0) {
       failed();

@@ -694,9 +694,9 @@ TEST_F(RunE2E, ProcessesAJobLeftOutsideItsGroupAreKilled) {
   fs::path file = Use("escaped.flow");
   Result r = Flow({"run", file.string()});
   ASSERT_EQ(r.code, 0) << r.Describe();
-  CheckSummary(r, "succeeded", {.instances = 3, .ran = 3});
+  CheckSummary(r, "succeeded", {.instances = 4, .ran = 4});
   EXPECT_EQ(ReadFile(work_ / "state.txt"), "gone\n") << "leak's process still ran 2 s after leak ended";
-  for (const char* f : {"escaped.pid", "anon.pid"}) {
+  for (const char* f : {"escaped.pid", "anon.pid", "chain.pid"}) {
     std::string text = ReadFile(work_ / f);
     ASSERT_FALSE(text.empty()) << f << " was not written\n" << r.Describe();
     pid_t pid = std::stoi(text);
@@ -707,6 +707,7 @@ TEST_F(RunE2E, ProcessesAJobLeftOutsideItsGroupAreKilled) {
   EXPECT_THAT(r.out + r.err, HasSubstr("(a job of this run): killed process")) << r.Describe();
   RunStore store(Db());
   EXPECT_EQ(store.Scalar("SELECT count(*) FROM events WHERE event = 'leftover-killed' AND instance = 'leak'"), "1");
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM events WHERE event = 'leftover-killed' AND instance = 'chain'"), "2");
 }
 
 TEST_F(RunE2E, ResumeReusesTheParamsAndTheSucceededInstancesOfTheFailedRun) {
@@ -865,6 +866,11 @@ TEST_F(RunE2E, WhatACommandLeavesInItsProcessGroupIsKilled) {
   EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, 2)) << "background process " << pid << " still runs";
   if (!ProcessGone(pid) && ReadFile("/proc/" + std::to_string(pid) + "/cmdline").rfind("sleep", 0) == 0)
     kill(pid, SIGKILL);  // never leave it behind, whatever happened
+  // It was in the command's process group: killed with it, not a process
+  // that left the group.
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("outside its process group"))) << r.Describe();
+  RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM events WHERE event = 'leftover-killed'"), "0");
 }
 
 
