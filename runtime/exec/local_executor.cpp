@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exec/local_executor.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -248,8 +248,6 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   job.started_at = started_at;
   job.program = spec.argv[0];
   job.cwd = spec.cwd;
-  job.instance = spec.instance;
-  job.attempt = spec.attempt;
   if (spec.timeout_ms) job.deadline = start + std::chrono::milliseconds(*spec.timeout_ms);
   jobs_.emplace(pid, std::move(job));
   pid_of_[id] = pid;

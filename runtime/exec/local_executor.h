@@ -69,8 +69,6 @@ class LocalExecutor : public Executor {
     bool publish_done = false;  // Publish was tried (kPublishAfter)
     Spawned proc;  // kept until reaped: the child may still read it
     std::string program, cwd, scratch;
-    std::string instance;  // FLOW_STAGE of its environment
-    int attempt = 0;       // FLOW_ATTEMPT
     Stream out, err;
   };
   bool TakeSpool(const std::string& dir, Spool& spool, std::string& error);
