@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -339,6 +340,37 @@ TEST_F(HashPathTest, EmptyFileHasTheHashOfNoBytes) {
   std::ofstream(root_ + "/empty", std::ios::binary | std::ios::app) << "now something";
   SetMtime("empty", 1000000000);
   EXPECT_EQ(Hash("empty"), llvm::xxHash64("now something"));
+}
+
+// An empty file that cannot be read fails the key, as one with content
+// does (it is hashed without being read, so its readability is checked on
+// its own). Root reads everything: the check runs as `nobody` then.
+TEST_F(HashPathTest, AnUnreadableEmptyFileIsAnError) {
+  Write("empty", "");
+  Write("full", "x");
+  ASSERT_EQ(chmod(root_.c_str(), 0755), 0);
+  for (const char* f : {"empty", "full"}) ASSERT_EQ(chmod((root_ + "/" + f).c_str(), 0), 0);
+  auto readable = [&](const char* rel) {
+    std::string error;
+    bool ok = HashPath(nullptr, root_, rel, error).has_value();
+    return ok ? std::string("ok") : error;
+  };
+  if (geteuid() != 0) {
+    EXPECT_EQ(readable("empty"), "cannot read empty: Permission denied");
+    EXPECT_EQ(readable("full"), "cannot read full: Permission denied");
+    return;
+  }
+  for (const char* f : {"empty", "full"}) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+      _exit(readable(f) == std::string("cannot read ") + f + ": Permission denied" ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << f << ": status " << status;
+  }
 }
 
 TEST_F(HashPathTest, TouchWithoutChangeKeepsTheHash) {
