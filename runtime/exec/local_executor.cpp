@@ -32,10 +32,16 @@ LocalExecutor::LocalExecutor(int64_t kill_grace_ms) : grace_ms_(kill_grace_ms), 
 #ifdef PR_SET_CHILD_SUBREAPER
   adopting_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
 #endif
+  // Every job's stdin, and the folder jobs that run where flow runs need
+  // not enter: two path lookups less in each child.
+  null_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd)) own_cwd_ = cwd;
 }
 
 LocalExecutor::~LocalExecutor() {
   KillAll();
+  if (null_fd_ >= 0) close(null_fd_);
   for (auto& [dir, spools] : free_spools_)
     for (Spool& s : spools) {
       close(s.fd);
@@ -217,9 +223,10 @@ std::variant<uint64_t, std::string> LocalExecutor::Submit(const LaunchSpec& spec
   req.argv = spec.argv;
   if (spec.base_env) req.env_base = *spec.base_env;
   req.env = spec.env;
-  req.cwd = spec.cwd;
+  if (spec.cwd != own_cwd_) req.cwd = spec.cwd;  // else the child is there already
   req.stdout_fd = job.out.spool.fd;
   req.stderr_fd = job.err.spool.fd;
+  req.stdin_fd = null_fd_;
 
   auto start = Clock::now();
   double started_at = WallNow();

@@ -97,6 +97,8 @@ class LocalExecutor : public Executor {
   std::unordered_map<uint64_t, pid_t> pid_of_;
   std::deque<Completion> ready_;  // launch failures, reported by the next Poll
   std::unordered_map<std::string, std::string> resolved_;  // program -> its path in PATH (found ones only)
+  int null_fd_ = -1;                 // /dev/null, every job's stdin
+  std::string own_cwd_;              // flow's working folder
   bool adopting_ = false;            // flow is a child subreaper
   bool ended_since_sweep_ = false;   // a job ended since SweepAdopted last looked
   Clock::time_point next_sweep_{};

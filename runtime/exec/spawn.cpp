@@ -35,6 +35,7 @@ struct Spawned::Block {
   char* const* envp;
   const char* cwd;  // nullptr: stay
   int out_fd, err_fd;
+  int in_fd;  // -1: open /dev/null
   pid_t parent;  // flow: the child dies with it (PR_SET_PDEATHSIG)
   int err;   // written by the child when its exec (or chdir, ...) fails
   int step;  // Spawned::Step, with err
@@ -109,11 +110,15 @@ FLOW_CHILD_CODE int ChildMain(void* arg) {
   if (Sys(SYS_getppid) != b->parent) Sys(SYS_exit_group, 128 + SIGKILL);
   if ((r = Sys(SYS_dup3, b->out_fd, 1, 0)) < 0) ChildFail(b, r);
   if ((r = Sys(SYS_dup3, b->err_fd, 2, 0)) < 0) ChildFail(b, r);
-  long fd = Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY, 0);
-  if (fd < 0) ChildFail(b, fd);
-  if (fd != 0) {
-    if ((r = Sys(SYS_dup3, fd, 0, 0)) < 0) ChildFail(b, r);
-    Sys(SYS_close, fd);
+  if (b->in_fd > 0) {
+    if ((r = Sys(SYS_dup3, b->in_fd, 0, 0)) < 0) ChildFail(b, r);
+  } else if (b->in_fd < 0) {
+    long fd = Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY, 0);
+    if (fd < 0) ChildFail(b, fd);
+    if (fd != 0) {
+      if ((r = Sys(SYS_dup3, fd, 0, 0)) < 0) ChildFail(b, r);
+      Sys(SYS_close, fd);
+    }
   }
   if (b->cwd && (r = Sys(SYS_chdir, reinterpret_cast<long>(b->cwd))) < 0) ChildFail(b, r, Spawned::Step::kChdir);
   unsigned long empty = 0;
@@ -153,7 +158,10 @@ int PosixSpawn(const Spawned::Block& b, pid_t& pid) {
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_adddup2(&fa, b.out_fd, 1);
   posix_spawn_file_actions_adddup2(&fa, b.err_fd, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (b.in_fd > 0)
+    posix_spawn_file_actions_adddup2(&fa, b.in_fd, 0);
+  else if (b.in_fd < 0)
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   if (b.cwd) posix_spawn_file_actions_addchdir_np(&fa, b.cwd);
   sigset_t empty, defaults;
   sigemptyset(&empty);
@@ -232,6 +240,7 @@ int Spawn(const SpawnRequest& req, Spawned& out) {
   b->envp = envp;
   b->out_fd = req.stdout_fd;
   b->err_fd = req.stderr_fd;
+  b->in_fd = req.stdin_fd;
   b->parent = getpid();
   b->err = 0;
   b->step = 0;
