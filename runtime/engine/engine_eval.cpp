@@ -152,6 +152,30 @@ plan::EvalEnv Engine::EnvFor(int32_t copy, const Fields* inputs, const std::stri
   return env;
 }
 
+namespace {
+// A set for the few elements an instance has (the files it reads): a
+// vector scanned while short, a std::set once a list makes it long.
+template <typename T>
+class SeenSet {
+ public:
+  /// True when `x` was not in the set (it is now).
+  bool Insert(const T& x) {
+    if (small_.size() < kScan) {
+      if (std::find(small_.begin(), small_.end(), x) != small_.end()) return false;
+      small_.push_back(x);
+      if (small_.size() == kScan) big_.insert(small_.begin(), small_.end());
+      return true;
+    }
+    return big_.insert(x).second;
+  }
+
+ private:
+  static constexpr size_t kScan = 16;
+  std::vector<T> small_;
+  std::set<T> big_;
+};
+}  // namespace
+
 // The key: stage definition, input values (outputs of other instances by
 // their instance and output name), and the content of every file among them.
 bool Engine::ComputeKey(uint32_t id, std::string& error) {
@@ -171,14 +195,11 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
   // definition, files (path -> content hash), inputs, run (uncached stages
   // only), stage.
   std::vector<std::pair<llvm::StringRef, const json::Value*>> inputs;
-  // (path, content hash), each path once, and the (path, as a folder) pairs
-  // hashed: each kind is hashed once. Most instances read a few files:
-  // vectors, with sets beside them once a list makes them long.
+  // (path, content hash), each path once; the (path, as a folder) pairs
+  // hashed: each kind is hashed once.
   std::vector<std::pair<std::string, uint64_t>> files;
-  std::vector<std::pair<std::string, bool>> checked;
-  std::set<std::pair<std::string, bool>> checked_set;
-  std::set<std::string> file_set;
-  constexpr size_t kScan = 16;
+  SeenSet<std::string> file_paths;
+  SeenSet<std::pair<std::string, bool>> checked;
   for (size_t i = 0; i < stage.inputs.size() && i < inst.args.size(); ++i) {
     const plan::Field& f = stage.inputs[i];
     const json::Value* v = it.inputs.get(f.name);
@@ -186,15 +207,7 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
     inputs.emplace_back(f.name, v);
     bool bad = false;
     ForEachPath(plan_, f.type, *v, [&](const std::string& path, bool dir) {
-      if (bad) return;
-      if (checked.size() < kScan) {
-        for (const auto& c : checked)
-          if (c.second == dir && c.first == path) return;
-        checked.emplace_back(path, dir);
-        if (checked.size() == kScan) checked_set.insert(checked.begin(), checked.end());
-      } else if (!checked_set.insert({path, dir}).second) {
-        return;
-      }
+      if (bad || !checked.Insert({path, dir})) return;
       auto h = HashPath(&store_, opt_.project_dir, path, error, dir ? PathKind::Dir : PathKind::File);
       if (!h) {
         error = fmt::format("input '{}': {}", f.name, error);
@@ -203,15 +216,7 @@ bool Engine::ComputeKey(uint32_t id, std::string& error) {
       }
       // A path read both as a file and as a folder: the first kind's hash
       // stands for it.
-      if (files.size() < kScan) {
-        for (const auto& fh : files)
-          if (fh.first == path) return;
-        files.emplace_back(path, *h);
-        if (files.size() == kScan)
-          for (const auto& fh : files) file_set.insert(fh.first);
-      } else if (file_set.insert(path).second) {
-        files.emplace_back(path, *h);
-      }
+      if (file_paths.Insert(path)) files.emplace_back(path, *h);
     });
     if (bad) return false;
   }
