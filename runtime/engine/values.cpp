@@ -223,15 +223,18 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
       if (known->size == st.st_size && known->mtime_ns == mtime_ns && known->inode == static_cast<int64_t>(st.st_ino))
         return known->hash;
   // An empty file has nothing to read (markers, `touch`ed flags): its
-  // hash is that of no bytes, as of the stat above, once it is known to be
-  // readable (as the open of a file with content checks it).
+  // hash is that of no bytes, as of the stat above, once an open shows it
+  // readable, as for a file with content. (An open, not faccessat: some
+  // container sandboxes refuse faccessat2, which glibc tries first.)
   std::optional<uint64_t> h;
-  if (st.st_size != 0)
+  if (st.st_size != 0) {
     h = HashFileContent(full, path, error);
-  else if (faccessat(AT_FDCWD, full.c_str(), R_OK, AT_EACCESS) == 0)
+  } else if (int fd = open(full.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); fd >= 0) {
+    close(fd);
     h = llvm::xxHash64(llvm::StringRef());
-  else
+  } else {
     error = "cannot read " + Elide(path) + ": " + std::strerror(errno);
+  }
   if (!h) return std::nullopt;
   if (store) store->PutFileHash(full, {st.st_size, mtime_ns, static_cast<int64_t>(st.st_ino), *h});
   return h;

@@ -297,7 +297,7 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     // Whatever the command left running in its group goes with it; its
     // spools are used again only when nothing was left.
     bool group_gone = kill(-pid, SIGKILL) != 0 && errno == ESRCH;
-    if (!group_gone) killed_groups_.push_back(pid);  // its members are dying: not leftovers
+    if (!group_gone && adopting_) killed_groups_.push_back(pid);  // its members are dying: not leftovers
     Finish(job.scratch, job.out, group_gone);
     Finish(job.scratch, job.err, group_gone);
     Completion c;
@@ -386,7 +386,9 @@ std::vector<Completion> LocalExecutor::Poll(double max_wait_s) {
 namespace {
 // The jobs of every executor of this process, by pid (which is also their
 // process group): never taken for a process a job left behind, and what
-// tells whether a leftover's job still runs.
+// tells whether a leftover's job still runs. (Executors used from several
+// threads at once would race between a spawn and its entry here, and in
+// EndOfRun's reaping: flow runs one, on one thread.)
 struct JobName {
   std::string instance;
   int attempt;
@@ -555,16 +557,17 @@ size_t LocalExecutor::SweepAdopted(bool all) {
 // reaps what is dead (no job runs, so nothing of a job's is taken).
 void LocalExecutor::EndOfRun() {
   if (!adopting_) return;
-  for (int round = 0; round < 50; ++round) {
+  // Rounds until a sweep kills nothing and all it killed is dead (what a
+  // process started in a session of its own is adopted when it dies); a
+  // process slow to die is waited for, 10 s at most in all.
+  for (int waited_ms = 0; waited_ms < 10000;) {
     bool none_running = JobsOfThisProcess() == 0;
-    if (SweepAdopted(none_running) == 0) break;
-    // Until what was killed is dead (and what it started adopted): at
-    // most 0.2 s a round.
-    for (int wait = 0; wait < 200 && !swept_.empty(); ++wait) {
-      for (auto it = swept_.begin(); it != swept_.end();)
-        it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
-      if (!swept_.empty()) usleep(1000);
-    }
+    size_t killed = SweepAdopted(none_running);
+    for (auto it = swept_.begin(); it != swept_.end();)
+      it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
+    if (killed == 0 && swept_.empty()) break;
+    usleep(1000);
+    ++waited_ms;
   }
   if (JobsOfThisProcess() == 0)
     while (waitpid(-1, nullptr, WNOHANG) > 0) {

@@ -36,7 +36,7 @@ struct SpawnRequest {
   std::string_view cwd;     // "" = flow's own
   int stdout_fd = -1;       // dup'ed to 1 in the child
   int stderr_fd = -1;       // dup'ed to 2 in the child
-  int stdin_fd = -1;        // dup'ed to 0 in the child; -1: /dev/null, opened there
+  int stdin_fd = -1;        // dup'ed to 0 in the child; -1: /dev/null, opened there; 0: flow's own
 };
 
 /// A started child. Keep it until the child has been reaped: the child
