@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 
 #include "exec/signals.h"
@@ -284,8 +285,7 @@ void LocalExecutor::Kill(uint64_t id) {
 void LocalExecutor::Reap(std::vector<Completion>& out) {
   // What the sweep killed, once dead (a process that flow adopted and that
   // died by itself is taken by the wait4 below, as not a job).
-  for (auto it = swept_.begin(); it != swept_.end();)
-    it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
+  ReapSwept();
   while (!jobs_.empty()) {
     int status = 0;
     struct rusage ru = {};
@@ -411,6 +411,27 @@ size_t LocalExecutor::JobsOfThisProcess() {
 }
 
 namespace {
+// The whole of a /proc file (its size says 0: read to the end).
+std::string ProcFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Fields of /proc/PID/stat: state '?' when the process is gone.
+struct ProcStat {
+  char state = '?';
+  pid_t ppid = 0, pgrp = 0;
+};
+ProcStat StatOf(const std::string& pid) {
+  std::string stat = ProcFile("/proc/" + pid + "/stat");
+  size_t paren = stat.rfind(')');  // the command may hold spaces and parentheses
+  ProcStat st;
+  if (paren == std::string::npos) return st;
+  std::istringstream fields(stat.substr(paren + 1));
+  fields >> st.state >> st.ppid >> st.pgrp;
+  return st;
+}
+
 // The pids of this process's children (of all its threads), from
 // /proc/self/task/*/children, or, where the kernel has no such file, from
 // the parent of every process.
@@ -433,33 +454,11 @@ std::vector<pid_t> ChildrenOfThisProcess() {
   if (DIR* d = opendir("/proc")) {
     while (dirent* e = readdir(d)) {
       if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      size_t paren = stat.rfind(')');
-      if (paren == std::string::npos) continue;
-      std::istringstream fields(stat.substr(paren + 1));
-      char state;
-      pid_t ppid = 0;
-      fields >> state >> ppid;
-      if (ppid == self) out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+      if (StatOf(e->d_name).ppid == self) out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
     }
     closedir(d);
   }
   return out;
-}
-
-// A process's state and process group, from /proc/PID/stat ('?' when it
-// is gone).
-std::pair<char, pid_t> StateOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t paren = stat.rfind(')');  // the command may hold spaces and parentheses
-  if (paren == std::string::npos) return {'?', 0};
-  std::istringstream fields(stat.substr(paren + 1));
-  char state = '?';
-  pid_t ppid = 0, pgrp = 0;
-  fields >> state >> ppid >> pgrp;
-  return {state, pgrp};
 }
 
 // Whether a SIGKILL is pending for the process: it is dying (the group
@@ -479,8 +478,7 @@ bool KillPending(pid_t pid) {
 // FLOW_STAGE and FLOW_ATTEMPT from a process's environment ("" and 0 when
 // it has none, or cannot be read).
 std::pair<std::string, int> JobOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string env = ProcFile("/proc/" + std::to_string(pid) + "/environ");
   std::string stage;
   int attempt = 0;
   for (llvm::StringRef rest = env; !rest.empty();) {
@@ -494,8 +492,7 @@ std::pair<std::string, int> JobOf(pid_t pid) {
 
 // "sleep 60": a process's command line, for a message.
 std::string CommandOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string cmd = ProcFile("/proc/" + std::to_string(pid) + "/cmdline");
   while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
   for (char& c : cmd)
     if (c == '\0') c = ' ';
@@ -508,33 +505,30 @@ size_t LocalExecutor::SweepAdopted(bool all) {
   ended_since_sweep_ = false;
   if (!adopting_) return 0;
   size_t killed = 0;
+  std::unordered_map<pid_t, JobName> jobs;  // of every executor, as they are now
+  {
+    std::lock_guard<std::mutex> lock(g_job_pids_mu);
+    jobs = g_job_pids;
+  }
   for (pid_t pid : ChildrenOfThisProcess()) {
     if (std::find(swept_.begin(), swept_.end(), pid) != swept_.end()) continue;  // killed already, dying
-    {
-      std::lock_guard<std::mutex> lock(g_job_pids_mu);
-      if (g_job_pids.count(pid)) continue;  // a job (of any executor), not a process it left
-    }
-    auto [state, pgrp] = StateOf(pid);
-    if (state == 'Z' || state == 'X' || state == 'x' || state == '?') continue;  // dead already: Reap takes it
+    if (jobs.count(pid)) continue;  // a job, not a process it left
+    ProcStat st = StatOf(std::to_string(pid));
+    if (st.state == 'Z' || st.state == 'X' || st.state == 'x' || st.state == '?') continue;  // dead: Reap takes it
     if (KillPending(pid)) continue;  // dying: killed with its job's group
     // Still in a job's process group: it never left it. The group of a job
     // that ended was killed when the job was reaped (it is dying); that of
     // a running job goes when the job ends.
-    if (std::find(killed_groups_.begin(), killed_groups_.end(), pgrp) != killed_groups_.end()) continue;
-    {
-      std::lock_guard<std::mutex> lock(g_job_pids_mu);
-      if (g_job_pids.count(pgrp)) continue;
-    }
+    if (jobs.count(st.pgrp) ||
+        std::find(killed_groups_.begin(), killed_groups_.end(), st.pgrp) != killed_groups_.end())
+      continue;
     auto [stage, attempt] = JobOf(pid);
     if (!all) {
       // Only what a job that has ended left: one whose environment names
       // no job (it replaced it) waits until no job runs.
       if (stage.empty()) continue;
       bool running = false;
-      {
-        std::lock_guard<std::mutex> lock(g_job_pids_mu);
-        for (const auto& [jpid, job] : g_job_pids) running = running || (job.instance == stage && job.attempt == attempt);
-      }
+      for (const auto& [jpid, job] : jobs) running = running || (job.instance == stage && job.attempt == attempt);
       if (running) continue;
     }
     std::string cmd = CommandOf(pid);
@@ -552,19 +546,22 @@ size_t LocalExecutor::SweepAdopted(bool all) {
   return killed;
 }
 
-// Sweeps until nothing is left: a leftover killed now may have started
-// processes in groups of their own, which flow adopts when it dies. Then
-// reaps what is dead (no job runs, so nothing of a job's is taken).
+void LocalExecutor::ReapSwept() {
+  for (auto it = swept_.begin(); it != swept_.end();)
+    it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
+}
+
+// Sweeps in rounds until one kills nothing and all it killed is dead: a
+// leftover killed now may have started processes in sessions of their own,
+// which flow adopts when it dies. A process slow to die is waited for, 10 s
+// at most in all. Then reaps what is dead (no job runs, so nothing of a
+// job's is taken).
 void LocalExecutor::EndOfRun() {
   if (!adopting_) return;
-  // Rounds until a sweep kills nothing and all it killed is dead (what a
-  // process started in a session of its own is adopted when it dies); a
-  // process slow to die is waited for, 10 s at most in all.
   for (int waited_ms = 0; waited_ms < 10000;) {
     bool none_running = JobsOfThisProcess() == 0;
     size_t killed = SweepAdopted(none_running);
-    for (auto it = swept_.begin(); it != swept_.end();)
-      it = waitpid(*it, nullptr, WNOHANG) == 0 ? std::next(it) : swept_.erase(it);
+    ReapSwept();
     if (killed == 0 && swept_.empty()) break;
     usleep(1000);
     ++waited_ms;

@@ -83,6 +83,7 @@ class LocalExecutor : public Executor {
   // FLOW_ATTEMPT of their environment), and when no job runs, all of them.
   /// Returns how many it killed.
   size_t SweepAdopted(bool all);
+  void ReapSwept();  // what SweepAdopted killed, once it is dead
   static void NoteJobPid(pid_t pid, const std::string& instance, int attempt);
   static void ForgetJobPid(pid_t pid);
   static size_t JobsOfThisProcess();
