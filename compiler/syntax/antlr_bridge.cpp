@@ -327,6 +327,10 @@ bool CheckEncoding(FileId file, std::string_view text, DiagSink& sink) {
   const auto* end = begin + text.size();
   const llvm::UTF8* pos = begin;
   while (pos < end) {
+    if (*pos < 0x80) {  // ASCII, most of any file: valid without a table lookup and a call
+      ++pos;
+      continue;
+    }
     unsigned len = llvm::getNumBytesForUTF8(*pos);
     if (len > static_cast<unsigned>(end - pos) || !llvm::isLegalUTF8Sequence(pos, pos + len)) {
       uint32_t at = static_cast<uint32_t>(pos - begin);

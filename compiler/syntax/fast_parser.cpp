@@ -10,7 +10,7 @@
 #include "syntax/fast_parser.h"
 
 #include <algorithm>
-#include <deque>
+#include <vector>
 
 #include "syntax/lexer.h"
 #include "syntax/literals.h"
@@ -35,14 +35,20 @@ class Tokens {
  public:
   Tokens(std::string_view text, const OffsetMap& map) : lexer_(text), map_(map) {}
 
+  // The parser looks at the next token several times for each one it
+  // takes: a vector and the index of the next token (with a std::deque,
+  // the parser took a tenth more instructions).
   const RawToken& Peek(size_t k = 0) {
-    while (ahead_.size() <= k) Pull();
-    return ahead_[k];
+    while (ahead_.size() - head_ <= k) Pull();
+    return ahead_[head_ + k];
   }
   RawToken Take() {
     Peek();
-    RawToken t = ahead_.front();
-    ahead_.pop_front();
+    RawToken t = ahead_[head_++];
+    if (head_ == ahead_.size()) {
+      ahead_.clear();
+      head_ = 0;
+    }
     last_end_ = map_.Byte(t.stop + 1);
     return t;
   }
@@ -59,7 +65,8 @@ class Tokens {
 
   Lexer lexer_;
   const OffsetMap& map_;
-  std::deque<RawToken> ahead_;
+  std::vector<RawToken> ahead_;  // tokens looked at, not yet taken: from head_ on
+  size_t head_ = 0;
   uint32_t last_end_ = 0;
   NestingCheck nesting_;
 };

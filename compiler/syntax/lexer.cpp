@@ -15,7 +15,7 @@ bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= '
 bool IsIdentChar(char c) { return IsIdentStart(c) || IsDigit(c); }
 
 struct Keyword {
-  const char* text;
+  std::string_view text;
   uint32_t type;
 };
 constexpr Keyword kKeywords[] = {
@@ -29,7 +29,7 @@ constexpr Keyword kKeywords[] = {
 uint32_t KeywordOrIdent(std::string_view word) {
   if (word.size() <= 8)
     for (const Keyword& k : kKeywords)
-      if (word.size() == std::strlen(k.text) && std::memcmp(word.data(), k.text, word.size()) == 0) return k.type;
+      if (word == k.text) return k.type;
   return kTokIdent;
 }
 

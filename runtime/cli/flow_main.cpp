@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <sstream>
 
@@ -36,6 +37,20 @@
 #include "util/remove_tree.h"
 
 namespace {
+
+// Under AddressSanitizer, what flow run would leave to the exit is freed,
+// for the leak check (RunOptions::free_at_end).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kFreeEverything = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kFreeEverything = true;
+#else
+constexpr bool kFreeEverything = false;
+#endif
+#else
+constexpr bool kFreeEverything = false;
+#endif
 
 using namespace flow;
 using namespace flow::rt;
@@ -301,8 +316,12 @@ using ParamValues = std::vector<std::pair<std::string, llvm::json::Value>>;
 
 // Compiles the .flow file with the --param values of `ra` and, for params
 // they do not name, the values --resume carries over (`carried`).
-std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs& ra, const ParamValues& carried,
-                                          const char* argv0) {
+struct Compiled {
+  std::optional<plan::Plan> plan;  // none: errors
+  std::string diagnostics;         // rendered for stderr
+};
+
+Compiled CompileFlowFile(const std::string& path, const RunArgs& ra, const ParamValues& carried, const char* argv0) {
   flow::SourceManager sm;
   flow::DiagSink sink;
   flow::driver::FrontendResult result;
@@ -319,11 +338,24 @@ std::optional<plan::Plan> CompileFlowFile(const std::string& path, const RunArgs
   std::vector<flow::Diagnostic> diags = sink.diagnostics();
   flow::SortDiagnostics(diags);
   bool color = isatty(STDERR_FILENO);
-  llvm::errs().enable_colors(color);
-  flow::RenderText(sm, diags, llvm::errs(), color);
-  llvm::errs().flush();
-  if (sink.has_errors()) return std::nullopt;
-  return plan;
+  Compiled out;
+  llvm::raw_string_ostream text(out.diagnostics);
+  text.enable_colors(color);
+  flow::RenderText(sm, diags, text, color);
+  text.flush();
+  if (!sink.has_errors()) out.plan = std::move(plan);
+  return out;
+}
+
+// The plan of a .flow file, from the compile that CmdRun started (the
+// diagnostics printed here, in the order of the rest of flow's output).
+std::optional<plan::Plan> TakePlan(std::future<Compiled>& compile) {
+  Compiled c = compile.get();
+  if (!c.diagnostics.empty()) {
+    std::fflush(stdout);
+    std::fputs(c.diagnostics.c_str(), stderr);
+  }
+  return std::move(c.plan);
 }
 
 // Binds --param values, then the values --resume carries over from run
@@ -463,6 +495,12 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   }
   FolderLock lock;
   if (!ra.dry_run && !lock.Acquire(flow_dir, error)) return Error(error);
+  // The compile of a .flow file runs while the run store opens (10-15% of
+  // the time before the first job of a 10,000-stage file), except with
+  // --resume, whose carried-over params the compile needs.
+  std::future<Compiled> compile;
+  if (is_flow && !ra.resume)
+    compile = std::async(std::launch::async, [&] { return CompileFlowFile(input, ra, {}, argv0); });
   std::unique_ptr<RunStore> store;
   if (!ra.dry_run || llvm::sys::fs::exists(flow_dir + "/runs.db")) {
     store = RunStore::Open(flow_dir + "/runs.db", true, error);
@@ -503,7 +541,9 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   }
 
   if (is_flow) {
-    plan = CompileFlowFile(input, ra, carried, argv0);
+    if (!compile.valid())
+      compile = std::async(std::launch::deferred, [&] { return CompileFlowFile(input, ra, carried, argv0); });
+    plan = TakePlan(compile);
     if (!plan) return Error(fmt::format("'{}' has errors: nothing ran", ra.input));
   } else if (!BindParams(*plan, ra.params, carried, resumed_from)) {
     return 2;
@@ -572,9 +612,12 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
     lock.Describe(fmt::format("pid {}", getpid()));
     opt.on_started = [&lock](int64_t run) { lock.Describe(fmt::format("run {}, pid {}", run, getpid())); };
   }
+  opt.free_at_end = kFreeEverything;
   RunSummary sum = Run(*plan, *store, executor, opt);
   std::fflush(stdout);
   std::fprintf(stderr, "%s\n", sum.line.c_str());
+  // The plan too is left to the exit (5 ms for 10,000 instances).
+  if (!kFreeEverything) new plan::Plan(std::move(*plan));
   return ra.dry_run ? 0 : sum.exit_code;
 }
 

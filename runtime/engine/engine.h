@@ -35,6 +35,12 @@ struct RunOptions {
   int64_t kill_grace_ms = 5000;
   /// Called once the run has its number (the CLI writes it into .flow/lock).
   std::function<void(int64_t run)> on_started;
+  /// False where the process exits right after the run (flow run): the
+  /// engine's item graph is then left to the exit instead of being freed
+  /// piece by piece (6-7 ms for 10,000 instances), as compilers do with
+  /// their trees. Everything else (the run store, the progress line) is
+  /// finished either way.
+  bool free_at_end = true;
 };
 
 struct RunSummary {

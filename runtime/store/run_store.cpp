@@ -82,7 +82,13 @@ struct RunStore::Statements {
   Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash;
 };
 
-RunStore::RunStore(const std::string& path, bool create) : db_(path, create), path_(path) {}
+RunStore::RunStore(const std::string& path, bool create) : db_(path, create), path_(path) {
+  // Only the writer thread checkpoints, between its batches, while jobs
+  // run: never a commit of the engine's thread (the first of a run, before
+  // any job starts, or the last, after the last job ended), nor the
+  // writer's last batch. The engine's own commits add a few pages a run.
+  db_.DeferCheckpoints(true);
+}
 
 RunStore::~RunStore() {
   SetBackground(false);
@@ -128,20 +134,26 @@ void RunStore::SetBackground(bool on) {
   if (!writer_error_.empty()) db_.SetError(writer_error_);
 }
 
-void RunStore::Queue(Op op) {
+void RunStore::NoteQueued() {
   if (queued_.empty()) queued_since_ = SteadyNow();
+}
+
+void RunStore::Queue(Op op) {
+  NoteQueued();
   queued_.push_back(std::move(op));
 }
 
 void RunStore::WriterLoop() {
   for (;;) {
     std::vector<Op> batch;
+    bool last = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return !batches_.empty() || stop_; });
       if (batches_.empty()) return;  // stopping, and everything is written
       batch = std::move(batches_.front());
       batches_.pop_front();
+      last = stop_ && batches_.empty();
     }
     RunStore& w = *writer_;
     w.Begin();
@@ -160,6 +172,7 @@ void RunStore::WriterLoop() {
         w.PutFileHash(h->path, h->row);
     }
     w.Commit();
+    if (!last) w.db_.CheckpointIfLarge();
     if (!w.db_.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (writer_error_.empty()) writer_error_ = w.db_.error();
@@ -311,7 +324,7 @@ void RunStore::AddParam(int64_t run, const std::string& name, const std::string&
 }
 
 void RunStore::PutInstance(int64_t run, InstanceRow r) {
-  if (background_) return Queue(InstanceOp{run, std::move(r)});
+  if (background_) return QueueInPlace<InstanceOp>(run, std::move(r));
   Write();
   Stmt& s = st_->put_instance;
   // The texts are kept, not copied: `r` outlives the statement's run.
@@ -323,7 +336,7 @@ void RunStore::PutInstance(int64_t run, InstanceRow r) {
 }
 
 void RunStore::AddAttempt(int64_t run, AttemptRow r) {
-  if (background_) return Queue(AttemptOp{run, std::move(r)});
+  if (background_) return QueueInPlace<AttemptOp>(run, std::move(r));
   Write();
   Stmt& s = st_->add_attempt;
   s.Bind(1, run).BindKept(2, r.instance).BindKept(3, r.stage).Bind(4, r.attempt).BindKept(5, r.status);

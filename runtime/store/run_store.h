@@ -124,6 +124,12 @@ class RunStore {
   /// default): what a later --resume carries over.
   void SetGivenParams(std::vector<std::string> names) { given_params_ = std::move(names); }
   void PutInstance(int64_t run, InstanceRow row);
+  /// Room for `n` more queued rows (writing behind), for a caller about
+  /// to write that many: the queue does not grow, moving each row, as
+  /// they come.
+  void Reserve(size_t n) {
+    if (background_) queued_.reserve(queued_.size() + n);
+  }
   void AddAttempt(int64_t run, AttemptRow row);
   void AddEvent(int64_t run, const std::string& instance, const std::string& event, const std::string& detail);
   void InsertEvent(int64_t run, double t, const std::string& instance, const std::string& event,
@@ -193,6 +199,14 @@ class RunStore {
   };
   using Op = std::variant<InstanceOp, AttemptOp, EventOp, CacheRow, DropOp, HashOp>;
   void Queue(Op op);
+  void NoteQueued();  // queued_ is about to get its first op
+  // Builds the op in place: a row is moved once here, where Queue(Op)
+  // moved it three times (the op, the variant, the vector).
+  template <typename T, typename... A>
+  void QueueInPlace(A&&... a) {
+    NoteQueued();
+    queued_.emplace_back(std::in_place_type<T>, std::forward<A>(a)...);
+  }
   void WriterLoop();
   std::string path_;
   bool background_ = false;

@@ -17,6 +17,36 @@ Db::Db(const std::string& path, bool create, bool read_only) : path_(path) {
   // finds the database locked (another process holds a write transaction)
   // retries for up to 10 s, and says so after the first second.
   sqlite3_busy_handler(db_, &Db::OnBusy, this);
+  // The last connection to close does not copy the write-ahead log into
+  // the database (a checkpoint, with two fsyncs): that was most of the
+  // time `flow run` took after its last job (10-20 ms for 10,000 stages).
+  // The log stays next to the database and readers read through it; a
+  // later commit copies it back (the run store's writer thread, while jobs
+  // run: DeferCheckpoints). What a commit guarantees does not change: it
+  // is in the log, which survives a crash of flow (synchronous=NORMAL,
+  // docs/runtime.md).
+  if (!read_only) {
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    sqlite3_wal_hook(db_, &Db::OnWal, this);  // replaces SQLite's automatic checkpoint (the same, unless deferred)
+  }
+}
+
+int Db::OnWal(void* self, sqlite3* db, const char* name, int pages) {
+  auto* d = static_cast<Db*>(self);
+  d->wal_pages_ = pages;
+  if (!d->defer_checkpoints_ && pages >= kCheckpointPages) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    d->wal_pages_ = 0;
+  }
+  return SQLITE_OK;
+}
+
+void Db::CheckpointIfLarge(int pages) {
+  if (wal_pages_ < pages) return;
+  // A busy log (a reader in the middle of it) is copied as far as it can
+  // be; the rest goes at a later checkpoint.
+  sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  wal_pages_ = 0;
 }
 
 // SQLite's busy handler: `count` is the number of retries so far. Waits

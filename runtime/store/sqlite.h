@@ -85,8 +85,25 @@ class Db {
   /// fails as busy). flow run asks "has Ctrl-C come twice?". Null: never.
   static void SetGiveUp(bool (*give_up)());
 
+  /// Checkpoints: copying the write-ahead log back into the database.
+  /// SQLite makes one in the commit that takes the log past 1,000 pages,
+  /// whichever connection that is; with DeferCheckpoints(true) this
+  /// connection's commits never do, and whoever owns it calls
+  /// CheckpointIfLarge() when a checkpoint costs nobody a wait (the run
+  /// store's writer thread, between batches, while jobs run).
+  void DeferCheckpoints(bool defer) { defer_checkpoints_ = defer; }
+  /// Pages in the log after this connection's last commit.
+  int WalPages() const { return wal_pages_; }
+  /// A checkpoint that waits for nobody (PASSIVE), when the log has at
+  /// least `pages` pages.
+  void CheckpointIfLarge(int pages = kCheckpointPages);
+  static constexpr int kCheckpointPages = 1000;  // SQLite's own default
+
  private:
   static int OnBusy(void* self, int count);
+  static int OnWal(void* self, sqlite3* db, const char* name, int pages);
+  bool defer_checkpoints_ = false;
+  int wal_pages_ = 0;
   sqlite3* db_ = nullptr;
   std::string error_;
   std::string path_;

@@ -697,6 +697,53 @@ TEST_F(StoreTest, BackgroundCacheReadsItsOwnWrites) {
   EXPECT_TRUE(store_->error().empty()) << store_->error();
 }
 
+// The write-ahead log is copied back into the database (a checkpoint) by
+// the writer thread between two of its batches, once the log is past 1,000
+// pages; never after its last batch, nor when the last connection closes:
+// that cost flow 10-20 ms after its last job (docs/runtime.md).
+TEST_F(StoreTest, TheLogIsCopiedBackBetweenBatchesNeverAtTheEnd) {
+  int64_t run = store_->NewRun(Run());
+  store_->Commit();
+  auto size = [](const std::string& path) -> uintmax_t {
+    std::error_code ec;
+    uintmax_t n = fs::file_size(path, ec);
+    return ec ? 0 : n;
+  };
+  const std::string text(2000, 'x');  // two rows a page
+  auto rows = [&](int from, int n) {
+    for (int i = from; i < from + n; ++i) {
+      InstanceRow r = Instance("r[" + std::to_string(i) + "]", "succeeded");
+      r.key_parts = text;
+      store_->PutInstance(run, std::move(r));
+    }
+  };
+  store_->SetGrouping(true);
+  // One batch of 1,500 pages and more: the writer's last, so no checkpoint.
+  store_->SetBackground(true);
+  rows(0, 3000);
+  store_->SetBackground(false);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3000");
+  EXPECT_LT(size(path_), 1u << 20) << "the rows went into the database file: a checkpoint at the end";
+  EXPECT_GT(size(path_ + "-wal"), 1000u * 4096);
+  // Four batches: a checkpoint follows the first (the log is past 1,000
+  // pages), and the rows so far are in the database file.
+  store_->SetBackground(true);
+  for (int b = 0; b < 4; ++b) {
+    rows(3000 + 100 * b, 100);
+    store_->Commit();
+  }
+  store_->SetBackground(false);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3400");
+  EXPECT_GT(size(path_), 5u << 20) << "no checkpoint between batches";
+  // The last close leaves the log (SQLite would copy it back and delete it).
+  store_.reset();
+  EXPECT_GT(size(path_ + "-wal"), 0u);
+  std::string error;
+  store_ = RunStore::Open(path_, true, error);
+  ASSERT_TRUE(store_) << error;
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3400");
+}
+
 TEST_F(StoreTest, BackgroundOnAnEmptyCacheNeverMissesItsOwnRows) {
   store_->SetGrouping(true);
   store_->SetBackground(true);
