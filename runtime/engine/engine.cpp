@@ -785,8 +785,11 @@ RunSummary Engine::Run() {
   }
   exec_.EndOfRun();  // what the jobs left running is killed now
   ShowNotices();
-  commit();
-  store_.SetBackground(false);  // waits until the writer committed everything
+  // The last records go to the writer with its stop (no checkpoint after
+  // them: docs/runtime.md), and flow waits until they are committed.
+  if (!opt_.dry_run) FlushRecords();
+  store_.SetBackground(false);
+  if (!opt_.dry_run) CheckStore();
 
   // Whatever never became ready did not run.
   if (!opt_.dry_run) store_.Begin();

@@ -121,9 +121,12 @@ void RunStore::SetBackground(bool on) {
     writer_thread_ = std::thread([this] { WriterLoop(); });
     return;
   }
-  Commit();  // hands over what is queued
   {
+    // What is queued goes over with the stop, under one lock: the writer
+    // knows that batch is its last (and makes no checkpoint after it).
     std::unique_lock<std::mutex> lock(mu_);
+    if (!queued_.empty()) batches_.push_back(std::move(queued_));
+    queued_.clear();
     stop_ = true;
     cv_.notify_all();
   }
@@ -172,7 +175,14 @@ void RunStore::WriterLoop() {
         w.PutFileHash(h->path, h->row);
     }
     w.Commit();
-    if (!last) w.db_.CheckpointIfLarge();
+    // A checkpoint only while the run goes on: not after the last batch,
+    // nor once the run has ended (SetBackground(false) waits for it).
+    bool ending = last;
+    if (!ending) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ending = stop_;
+    }
+    if (!ending) w.db_.CheckpointIfLarge();
     if (!w.db_.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (writer_error_.empty()) writer_error_ = w.db_.error();

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -725,13 +726,19 @@ TEST_F(StoreTest, TheLogIsCopiedBackBetweenBatchesNeverAtTheEnd) {
   EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3000");
   EXPECT_LT(size(path_), 1u << 20) << "the rows went into the database file: a checkpoint at the end";
   EXPECT_GT(size(path_ + "-wal"), 1000u * 4096);
-  // Four batches: a checkpoint follows the first (the log is past 1,000
-  // pages), and the rows so far are in the database file.
+  // More batches: a checkpoint follows the first (the log is past 1,000
+  // pages), and the rows so far are in the database file. Each batch is
+  // handed over when the one before is committed, so the run does not end
+  // (SetBackground(false)) before the checkpoint.
   store_->SetBackground(true);
-  for (int b = 0; b < 4; ++b) {
+  for (int b = 0; b < 3; ++b) {
     rows(3000 + 100 * b, 100);
     store_->Commit();
+    const std::string want = std::to_string(3100 + 100 * b);
+    for (int wait = 0; wait < 1000 && Query("SELECT COUNT(*) FROM instances") != want; ++wait)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  rows(3300, 100);
   store_->SetBackground(false);
   EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3400");
   EXPECT_GT(size(path_), 5u << 20) << "no checkpoint between batches";
