@@ -37,7 +37,8 @@ class Tokens {
 
   // The parser looks at the next token several times for each one it
   // takes: a vector and the index of the next token (with a std::deque,
-  // the parser took a tenth more instructions).
+  // the parser took a tenth more instructions). The reference lasts until
+  // the next Peek or Take (a vector moves its tokens as it grows).
   const RawToken& Peek(size_t k = 0) {
     while (ahead_.size() - head_ <= k) Pull();
     return ahead_[head_ + k];
