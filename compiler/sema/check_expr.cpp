@@ -80,13 +80,18 @@ bool Checker::LiteralFits(const ast::Expr& e, TypeId want) const {
 }
 
 void Checker::ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind, const std::string& what) {
+  ExpectType(e, got, want, kind, [&] { return what; });
+}
+
+void Checker::ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind,
+                         llvm::function_ref<std::string()> what) {
   TypeTable& types = prog_.types;
   if (types.Assignable(got, want) || LiteralFits(e, want)) return;
   if (types.Kind(got) == TypeKind::Optional && types.Assignable(types.StripOptional(got), want)) {
-    RejectOptional(got, e, what);
+    RejectOptional(got, e, what());
     return;
   }
-  Error(kind, e.range, fmt::format("{} expects {}, found {}", what, TypeName(want), TypeName(got)));
+  Error(kind, e.range, fmt::format("{} expects {}, found {}", what(), TypeName(want), TypeName(got)));
 }
 
 // ------------------------------------------------------------------ names
@@ -369,17 +374,16 @@ TypeId Checker::CheckList(const ast::ListLit& e, bool& is_static) {
 
 // ------------------------------------------------------------------ calls
 
-TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& inputs, const std::string& desc,
+TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& inputs, const char* kind_of_callee,
                               SourceRange decl_range) {
+  auto desc = [&] { return fmt::format("{} '{}'", kind_of_callee, e.callee); };
   llvm::StringMap<SourceRange> given;
-  std::vector<std::string> names;
-  for (const auto& p : inputs) names.push_back(p.name);
   llvm::StringMap<bool> meant;  // inputs a misspelled argument probably meant
   for (const auto& arg : e.args) {
     TypeId got = CheckExpr(*arg.value);
     if (arg.name.empty()) {
       auto& d = Error(DiagKind::PositionalArgument, arg.value->range,
-                      fmt::format("arguments of {} are passed by name", desc));
+                      fmt::format("arguments of {} are passed by name", desc()));
       d.fix_hint = fmt::format("write NAME: VALUE; its inputs are: {}", JoinNames(inputs));
       continue;
     }
@@ -392,7 +396,9 @@ TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& input
     auto port = std::find_if(inputs.begin(), inputs.end(), [&](const Port& p) { return p.name == arg.name; });
     if (port == inputs.end()) {
       auto& d = Error(DiagKind::UnknownArgument, arg.name_range,
-                      fmt::format("{} has no input '{}'", desc, arg.name));
+                      fmt::format("{} has no input '{}'", desc(), arg.name));
+      std::vector<std::string> names;
+      for (const auto& p : inputs) names.push_back(p.name);
       std::string near = Suggest(arg.name, names);
       d.fix_hint = near.empty() ? fmt::format("its inputs are: {}", JoinNames(inputs))
                                 : fmt::format("did you mean '{}'?", near);
@@ -400,14 +406,14 @@ TypeId Checker::CheckCallArgs(const ast::Call& e, const std::vector<Port>& input
       continue;
     }
     ExpectType(*arg.value, got, port->type, DiagKind::ArgumentType,
-               fmt::format("argument '{}' of {}", arg.name, desc));
+               [&] { return fmt::format("argument '{}' of {}", arg.name, desc()); });
   }
   for (const auto& p : inputs) {
     if (p.has_default() || given.count(p.name) || meant.count(p.name)) continue;
     // An optional input may be left out: it is none.
     if (prog_.types.Kind(p.type) == TypeKind::Optional) continue;
     auto& d = Error(DiagKind::MissingArgument, e.callee_range,
-                    fmt::format("missing argument '{}' ({}) in call to {}", p.name, TypeName(p.type), desc));
+                    fmt::format("missing argument '{}' ({}) in call to {}", p.name, TypeName(p.type), desc()));
     d.notes.push_back({p.decl ? p.decl->name_range : decl_range, "input declared here"});
   }
   return prog_.types.Error();
@@ -451,7 +457,7 @@ TypeId Checker::CheckCall(const ast::Call& e, bool& is_static) {
     StageInfo& st = prog_.stages[it->second.index];
     st.used = true;
     Facts().call_target[e.id.value] = CallTarget{CallTarget::Stage, it->second.index};
-    CheckCallArgs(e, st.inputs, fmt::format("stage '{}'", e.callee), st.decl->name_range);
+    CheckCallArgs(e, st.inputs, "stage", st.decl->name_range);
     return st.outputs_type;
   }
   PipelineInfo& pl = prog_.pipelines[it->second.index];
@@ -461,7 +467,7 @@ TypeId Checker::CheckCall(const ast::Call& e, bool& is_static) {
     pipeline_calls_[pipeline_].push_back({it->second.index, e.callee_range});
     calls_of_pipelines_.push_back({pipeline_, it->second.index, module_, &e});
   }
-  CheckCallArgs(e, pl.inputs, fmt::format("pipeline '{}'", e.callee), pl.decl->name_range);
+  CheckCallArgs(e, pl.inputs, "pipeline", pl.decl->name_range);
   return pl.outputs_type;
 }
 

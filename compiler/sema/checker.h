@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "diag/diagnostic.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "fmt/format.h"
 #include "sema/check.h"
 
@@ -67,14 +68,20 @@ class Checker {
   TypeId CheckList(const ast::ListLit& e, bool& is_static);
   TypeId CheckCall(const ast::Call& e, bool& is_static);
   TypeId CheckBuiltin(const ast::Call& e, Builtin b, bool& is_static);
-  TypeId CheckCallArgs(const ast::Call& e, const std::vector<Port>& inputs, const std::string& callee_desc,
-                       SourceRange callee_decl);
+  // `kind_of_callee` is "stage" or "pipeline": the diagnostics' texts are
+  // made only when there is one to give (formatting them for every
+  // argument was a fifth of the checker's time on large pipelines).
+  TypeId CheckCallArgs(const ast::Call& e, const std::vector<Port>& inputs, const char* kind_of_callee,
+                       SourceRange decl_range);
   /// Reports a value of optional type where a plain value is needed; true if
   /// it reported.
   bool RejectOptional(TypeId t, const ast::Expr& e, const std::string& where);
   bool LiteralFits(const ast::Expr& e, TypeId want) const;
   /// Checks `e` against `want`, reporting with `kind`; returns e's type.
   void ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind, const std::string& what);
+  /// The same, with the description made only when the types do not fit.
+  void ExpectType(const ast::Expr& e, TypeId got, TypeId want, DiagKind kind,
+                  llvm::function_ref<std::string()> what);
   bool IsStatic(const ast::Expr& e) const { return Facts().is_static[e.id.value] != 0; }
 
   // ---- scopes

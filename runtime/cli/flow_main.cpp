@@ -339,8 +339,16 @@ Compiled CompileFlowFile(const std::string& path, const RunArgs& ra, const Param
   flow::SortDiagnostics(diags);
   bool color = isatty(STDERR_FILENO);
   Compiled out;
-  llvm::raw_string_ostream text(out.diagnostics);
-  text.enable_colors(color);
+  // A string that renders as the terminal would: LLVM colours only a stream
+  // that says it is displayed.
+  class TerminalText : public llvm::raw_string_ostream {
+   public:
+    TerminalText(std::string& s, bool color) : llvm::raw_string_ostream(s), color_(color) { enable_colors(color); }
+    bool is_displayed() const override { return color_; }
+
+   private:
+    bool color_;
+  } text(out.diagnostics, color);
   flow::RenderText(sm, diags, text, color);
   text.flush();
   if (!sink.has_errors()) out.plan = std::move(plan);

@@ -198,14 +198,17 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
   }
   // WAL: readers never block the writer; NORMAL sync: a commit survives a
   // crash of flow (not necessarily a power cut), without an fsync each.
-  s->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+  // journal_size_limit: the log's file is cut back to 4 MB when a
+  // checkpoint lets it start over (it is kept between runs).
+  s->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; "
+              "PRAGMA journal_size_limit=4194304;");
   // What to do about a store that cannot be used: it depends on why.
   auto advice = [&](const std::string& why) {
     if (why.find("locked") != std::string::npos || why.find("busy") != std::string::npos)
       return std::string("; another process holds it (a flow run, or a tool reading it): try again when it is done");
     if (why.find("full") != std::string::npos || why.find("I/O") != std::string::npos)
       return std::string("; check the free space of its file system");
-    return std::string("; if it is damaged or from another version of flow, move it aside (runs, cache and history start anew)");
+    return std::string("; if it is damaged or from another version of flow, move it aside with its -wal and -shm files (runs, cache and history start anew)");
   };
   if (create && !s->CreateSchema()) {
     error = "cannot set up the run store " + path + ": " + s->db_.error() + advice(s->db_.error());

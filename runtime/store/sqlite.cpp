@@ -34,7 +34,7 @@ Db::Db(const std::string& path, bool create, bool read_only) : path_(path) {
 int Db::OnWal(void* self, sqlite3* db, const char* name, int pages) {
   auto* d = static_cast<Db*>(self);
   d->wal_pages_ = pages;
-  if (!d->defer_checkpoints_ && pages >= kCheckpointPages) {
+  if (pages >= (d->defer_checkpoints_ ? kDeferredAtMostPages : kCheckpointPages)) {
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     d->wal_pages_ = 0;
   }

@@ -88,7 +88,8 @@ class Db {
   /// Checkpoints: copying the write-ahead log back into the database.
   /// SQLite makes one in the commit that takes the log past 1,000 pages,
   /// whichever connection that is; with DeferCheckpoints(true) this
-  /// connection's commits never do, and whoever owns it calls
+  /// connection's commits do only past 4,000 pages (16 MB: a bound on the
+  /// log whatever else happens), and whoever owns it calls
   /// CheckpointIfLarge() when a checkpoint costs nobody a wait (the run
   /// store's writer thread, between batches, while jobs run).
   void DeferCheckpoints(bool defer) { defer_checkpoints_ = defer; }
@@ -98,6 +99,7 @@ class Db {
   /// least `pages` pages.
   void CheckpointIfLarge(int pages = kCheckpointPages);
   static constexpr int kCheckpointPages = 1000;  // SQLite's own default
+  static constexpr int kDeferredAtMostPages = 4 * kCheckpointPages;
 
  private:
   static int OnBusy(void* self, int count);

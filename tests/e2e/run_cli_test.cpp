@@ -5,6 +5,10 @@
 // another folder, where a plan file's source is, and the parsing of
 // options. tests/e2e/exit_param.flow fails with exit code x, so the
 // summary line says which x a run used.
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+
 #include <thread>
 
 #include "run_fixture.h"
@@ -340,10 +344,10 @@ TEST_F(CliE2E, ErrorsAboutFlowsFolderSayWhereAndWhatToDo) {
   WriteFile(work_ / ".flow" / "runs.db", std::string(5000, 'x'));
   Result damaged = Flow({"run", file.string()});
   EXPECT_EQ(damaged.code, 2) << damaged.Describe();
-  EXPECT_THAT(damaged.err, HasSubstr("file is not a database; if it is damaged or from another version of flow, move it aside"))
+  EXPECT_THAT(damaged.err, HasSubstr("file is not a database; if it is damaged or from another version of flow, move it aside with its -wal and -shm files"))
       << damaged.Describe();
   Result status = Flow({"status"});
-  EXPECT_THAT(status.err, HasSubstr("move it aside")) << status.Describe();
+  EXPECT_THAT(status.err, HasSubstr("move it aside with its -wal and -shm files")) << status.Describe();
 
   fs::remove(work_ / ".flow" / "runs.db");
   fs::create_directories(work_ / ".flow" / "out");
@@ -393,6 +397,42 @@ TEST_F(CliE2E, ALockedRunStoreIsWaitedForWithAMessage) {
   EXPECT_EQ(r.code, 0) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("flow: waiting for ")) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("runs.db: another process holds it locked")) << r.Describe();
+}
+
+// On a terminal, `flow run`'s compile diagnostics are coloured as flowc's
+// are: the compile runs on a thread of its own, which renders them into a
+// string that flow prints (a plain string stream lost the colours).
+TEST_F(CliE2E, CompileErrorsAreColouredOnATerminal) {
+  fs::path file = work_ / "bad.flow";
+  WriteFile(file, "stage a() -> (o: file) {\n  run \"touch {o}\"\n}\npipeline main {\n  a(x: 1)\n}\n");
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << "forkpty: " << std::strerror(errno);
+  if (pid == 0) {
+    if (chdir(work_.c_str()) != 0) _exit(126);
+    execl(FLOW_BIN, FLOW_BIN, "run", "bad.flow", nullptr);
+    _exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    struct pollfd fd = {master, POLLIN, 0};
+    if (poll(&fd, 1, 60000) <= 0) break;  // 60 s without output: give up
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO: the child closed the terminal
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << out;
+  EXPECT_THAT(out, HasSubstr("stage 'a' has no input 'x'")) << out;
+  EXPECT_THAT(out, HasSubstr("\x1b[0;1;31merror: ")) << out;  // the colour flowc --lint uses
+  // Not on a file: no colour codes.
+  Result r = Flow({"run", file.string()});
+  EXPECT_EQ(r.code, 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("stage 'a' has no input 'x'")) << r.Describe();
+  EXPECT_THAT(r.err, Not(HasSubstr("\x1b["))) << r.Describe();
 }
 
 }  // namespace

@@ -272,7 +272,7 @@ TEST_F(StoreTest, AStoreLackingAColumnIsRefusedWithWhatToDo) {
     std::string error;
     EXPECT_FALSE(RunStore::Open(path_, create, error));
     EXPECT_THAT(error, HasSubstr("lacks the columns runs.args, attempts.command")) << error;
-    EXPECT_THAT(error, HasSubstr("move it aside"));
+    EXPECT_THAT(error, HasSubstr("move it aside with its -wal and -shm files"));
   }
 }
 
@@ -749,6 +749,32 @@ TEST_F(StoreTest, TheLogIsCopiedBackBetweenBatchesNeverAtTheEnd) {
   store_ = RunStore::Open(path_, true, error);
   ASSERT_TRUE(store_) << error;
   EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "3400");
+}
+
+// A store written only in the foreground (no writer thread, which makes
+// the checkpoints) still has its log copied back, past 4,000 pages.
+TEST_F(StoreTest, TheLogIsCopiedBackPast4000PagesWithoutAWriterThread) {
+  int64_t run = store_->NewRun(Run());
+  store_->Commit();
+  const std::string text(2500, 'x');  // one row a page
+  store_->SetGrouping(true);
+  store_->Begin();
+  for (int i = 0; i < 3000; ++i) {  // a page each: 3,000 pages and a few more
+    InstanceRow r = Instance("r[" + std::to_string(i) + "]", "succeeded");
+    r.key_parts = text;
+    store_->PutInstance(run, std::move(r));
+  }
+  store_->Commit();
+  EXPECT_LT(fs::file_size(path_), 1u << 20) << "checkpointed below 4,000 pages";
+  store_->Begin();
+  for (int i = 3000; i < 5000; ++i) {  // past 4,000
+    InstanceRow r = Instance("r[" + std::to_string(i) + "]", "succeeded");
+    r.key_parts = text;
+    store_->PutInstance(run, std::move(r));
+  }
+  store_->Commit();
+  EXPECT_GT(fs::file_size(path_), 10u << 20) << "the log was not copied back";
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances"), "5000");
 }
 
 TEST_F(StoreTest, BackgroundOnAnEmptyCacheNeverMissesItsOwnRows) {
