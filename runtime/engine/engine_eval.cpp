@@ -65,7 +65,7 @@ std::string TemplateText(const plan::Plan& plan, const std::vector<plan::Templat
 bool IsHex16(const std::string& s, size_t at) {
   if (at + 16 > s.size()) return false;
   for (size_t i = at; i < at + 16; ++i)
-    if (!std::isxdigit(static_cast<unsigned char>(s[i])) || std::isupper(static_cast<unsigned char>(s[i]))) return false;
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;  // lowercase hex only
   return true;
 }
 
