@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "diag/diagnostic.h"
-#include "llvm/ADT/STLFunctionalExtras.h"
 #include "fmt/format.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "sema/check.h"
 
 namespace flow::sema {

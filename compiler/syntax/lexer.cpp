@@ -4,7 +4,6 @@
 // in tests/unit/syntax/lexer_test.cpp fails otherwise).
 #include "syntax/lexer.h"
 
-#include <cstring>
 
 namespace flow::syntax {
 

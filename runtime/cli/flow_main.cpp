@@ -503,9 +503,9 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   }
   FolderLock lock;
   if (!ra.dry_run && !lock.Acquire(flow_dir, error)) return Error(error);
-  // The compile of a .flow file runs while the run store opens (10-15% of
-  // the time before the first job of a 10,000-stage file), except with
-  // --resume, whose carried-over params the compile needs.
+  // The compile of a .flow file runs while the run store opens (5-10 ms to
+  // create one, with its fsyncs), except with --resume, whose carried-over
+  // params the compile needs.
   std::future<Compiled> compile;
   if (is_flow && !ra.resume)
     compile = std::async(std::launch::async, [&] { return CompileFlowFile(input, ra, {}, argv0); });
