@@ -149,14 +149,12 @@ void RunStore::Queue(Op op) {
 void RunStore::WriterLoop() {
   for (;;) {
     std::vector<Op> batch;
-    bool last = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return !batches_.empty() || stop_; });
       if (batches_.empty()) return;  // stopping, and everything is written
       batch = std::move(batches_.front());
       batches_.pop_front();
-      last = stop_ && batches_.empty();
     }
     RunStore& w = *writer_;
     w.Begin();
@@ -175,10 +173,11 @@ void RunStore::WriterLoop() {
         w.PutFileHash(h->path, h->row);
     }
     w.Commit();
-    // A checkpoint only while the run goes on: not after the last batch,
-    // nor once the run has ended (SetBackground(false) waits for it).
-    bool ending = last;
-    if (!ending) {
+    // A checkpoint only while the run goes on: not once it has ended
+    // (SetBackground(false), which hands over the last batch with the stop
+    // and waits for the writer).
+    bool ending;
+    {
       std::lock_guard<std::mutex> lock(mu_);
       ending = stop_;
     }

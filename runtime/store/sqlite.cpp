@@ -31,13 +31,10 @@ Db::Db(const std::string& path, bool create, bool read_only) : path_(path) {
   }
 }
 
-int Db::OnWal(void* self, sqlite3* db, const char* name, int pages) {
+int Db::OnWal(void* self, sqlite3*, const char*, int pages) {
   auto* d = static_cast<Db*>(self);
   d->wal_pages_ = pages;
-  if (pages >= (d->defer_checkpoints_ ? kDeferredAtMostPages : kCheckpointPages)) {
-    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    d->wal_pages_ = 0;
-  }
+  d->CheckpointIfLarge(d->defer_checkpoints_ ? kDeferredAtMostPages : kCheckpointPages);
   return SQLITE_OK;
 }
 

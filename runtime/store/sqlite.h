@@ -93,8 +93,6 @@ class Db {
   /// CheckpointIfLarge() when a checkpoint costs nobody a wait (the run
   /// store's writer thread, between batches, while jobs run).
   void DeferCheckpoints(bool defer) { defer_checkpoints_ = defer; }
-  /// Pages in the log after this connection's last commit.
-  int WalPages() const { return wal_pages_; }
   /// A checkpoint that waits for nobody (PASSIVE), when the log has at
   /// least `pages` pages.
   void CheckpointIfLarge(int pages = kCheckpointPages);
