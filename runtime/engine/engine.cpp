@@ -241,12 +241,20 @@ void Engine::Record(uint32_t id) {
   dirty_.push_back(id);
 }
 
-// Since when something waits to be committed (records not yet written, or
-// writes not yet committed); negative when nothing does.
-double Engine::UncommittedSince() const {
+// When the changes that wait (records not yet written, or writes not yet
+// committed) are due to be committed, on SteadyNow()'s clock; negative when
+// none wait. 100 ms after the first, or, while instances change faster than
+// 1,000 a second (stages of a few milliseconds), a second after it: a group
+// costs the writer thread about as much for its pages as for its rows
+// (docs/performance.md), and each group of a busy run rewrites much the
+// same pages of the tables' indexes.
+double Engine::CommitDue() const {
+  constexpr double kCommitEvery = 0.1, kCommitEveryBusy = 1.0;
+  constexpr size_t kBusy = 100;  // instances changed within kCommitEvery
   double since = store_.in_tx_since();
   if (!dirty_.empty() && (since < 0 || dirty_since_ < since)) since = dirty_since_;
-  return since;
+  if (since < 0) return -1;
+  return since + (dirty_.size() >= kBusy ? kCommitEveryBusy : kCommitEvery);
 }
 
 void Engine::FlushRecords() {
@@ -688,11 +696,11 @@ RunSummary Engine::Run() {
     store_.Commit();
   }
 
-  // State changes are committed in groups: at most every 100 ms while
-  // instances are running, and always before the loop waits with nothing
-  // due. A crash loses at most the last 100 ms of records, never an output:
-  // an output folder without its record is made again by the next run.
-  constexpr double kCommitEvery = 0.1;
+  // State changes are committed in groups (CommitDue: 100 ms, a second
+  // while instances change by the thousand a second), and always before the
+  // loop waits with nothing due. A crash loses at most those records, never
+  // an output: an output folder without its record is made again by the
+  // next run.
   auto commit = [&] {
     if (opt_.dry_run) return;
     FlushRecords();
@@ -759,8 +767,8 @@ RunSummary Engine::Run() {
     double wait = 3600;
     if (!retries_.empty()) wait = std::min(wait, std::max(0.0, retries_.begin()->first - Now()));
     if (progress_ && progress_->live()) wait = std::min(wait, 0.25);
-    if (double since = UncommittedSince(); since >= 0) {
-      double left = since + kCommitEvery - SteadyNow();
+    if (double due = CommitDue(); due >= 0) {
+      double left = due - SteadyNow();
       if (left <= 0)
         commit();
       else
@@ -780,7 +788,7 @@ RunSummary Engine::Run() {
       StartEarly(done, from);
     }
     ShowNotices();
-    if (double since = UncommittedSince(); since >= 0 && SteadyNow() - since >= kCommitEvery) commit();
+    if (double due = CommitDue(); due >= 0 && SteadyNow() >= due) commit();
     if (progress_) progress_->Tick(sched_.queued(), exec_.Running());
   }
   exec_.EndOfRun();  // what the jobs left running is killed now

@@ -224,7 +224,7 @@ class Engine {
   std::multiset<double> activate_bounds_;
   std::vector<uint32_t> dirty_;  // instances whose rows to write at the next commit
   double dirty_since_ = 0;       // SteadyNow() when dirty_ became non-empty
-  double UncommittedSince() const;
+  double CommitDue() const;
   std::unordered_map<uint64_t, uint32_t> by_job_;
   std::multimap<double, uint32_t> retries_;  // due time -> node
   struct StageKey {

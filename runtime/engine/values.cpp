@@ -217,24 +217,27 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
     // Never opened: a pipe would block or be drained, a device never ends.
     return Mix(0x73706563ull, static_cast<uint64_t>(st.st_mode & S_IFMT) ^ (static_cast<uint64_t>(st.st_rdev) << 20));
   }
+  // An empty file has nothing to read (markers, `touch`ed flags): its
+  // hash is that of no bytes, as of the stat above, once an open shows it
+  // readable, as for a file with content. (An open, not faccessat: some
+  // container sandboxes refuse faccessat2, which glibc tries first.) Nor
+  // is it remembered in the run store: the open is cheaper than a row of
+  // file_hashes (written, then looked up by the next run).
+  if (st.st_size == 0) {
+    int fd = open(full.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      error = "cannot read " + Elide(path) + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    close(fd);
+    return llvm::xxHash64(llvm::StringRef());
+  }
   int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   if (store)
     if (auto known = store->FindFileHash(full))
       if (known->size == st.st_size && known->mtime_ns == mtime_ns && known->inode == static_cast<int64_t>(st.st_ino))
         return known->hash;
-  // An empty file has nothing to read (markers, `touch`ed flags): its
-  // hash is that of no bytes, as of the stat above, once an open shows it
-  // readable, as for a file with content. (An open, not faccessat: some
-  // container sandboxes refuse faccessat2, which glibc tries first.)
-  std::optional<uint64_t> h;
-  if (st.st_size != 0) {
-    h = HashFileContent(full, path, error);
-  } else if (int fd = open(full.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); fd >= 0) {
-    close(fd);
-    h = llvm::xxHash64(llvm::StringRef());
-  } else {
-    error = "cannot read " + Elide(path) + ": " + std::strerror(errno);
-  }
+  std::optional<uint64_t> h = HashFileContent(full, path, error);
   if (!h) return std::nullopt;
   if (store) store->PutFileHash(full, {st.st_size, mtime_ns, static_cast<int64_t>(st.st_ino), *h});
   return h;

@@ -295,6 +295,28 @@ TEST_F(StoreTest, AStoreFromBeforeAColumnCameIsReadAsItIs) {
   EXPECT_TRUE(RunStore::Open(path_, true, error)) << error;
 }
 
+// attempts_stage, an index of earlier stores that no query used, cost each
+// attempt's row a third b-tree: opening such a store to run drops it;
+// reading it (flow status) leaves it.
+TEST_F(StoreTest, TheUnusedAttemptsIndexOfAnOlderStoreIsDroppedWhenItIsOpenedToRun) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE INDEX attempts_stage ON attempts(stage, status);", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const std::string count = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'attempts_stage'";
+  ASSERT_EQ(Query(count), "1");
+  std::string error;
+  EXPECT_TRUE(RunStore::Open(path_, false, error)) << error;
+  EXPECT_EQ(Query(count), "1") << "a reader changed the store";
+  store_ = RunStore::Open(path_, true, error);
+  ASSERT_TRUE(store_) << error;
+  EXPECT_EQ(Query(count), "0");
+  // The attempts' own index (their primary key) stays.
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'attempts' AND type = 'index'"), "1");
+}
+
 TEST_F(StoreTest, MarkInterrupted) {
   int64_t done = store_->NewRun(Run());
   store_->PutInstance(done, Instance("a", "running"));  // a finished run keeps its rows
