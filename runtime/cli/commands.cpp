@@ -157,7 +157,7 @@ int Status(RunStore& store, int64_t run) {
     std::printf("%-*s  %-9s  %8d  %8s  %s\n", static_cast<int>(w), i.name.c_str(), i.status.c_str(), i.attempts,
                 wall.c_str(), i.reason.c_str());
   }
-  std::printf("\n%zu instances:", rows.size());
+  std::printf("\n%zu instance%s:", rows.size(), rows.size() == 1 ? "" : "s");
   bool first = true;
   for (const auto& [s, n] : counts) {
     std::printf("%s %d %s", first ? "" : ",", n, s.c_str());
@@ -278,6 +278,11 @@ int Why(RunStore& store, int64_t run, const std::string& name) {
   long long r = static_cast<long long>(run);
   if (inst->status == "cached") {
     std::printf("%s was reused in run %lld (%s): its cache key was unchanged\n", name.c_str(), r, inst->reason.c_str());
+    return 0;
+  }
+  if (inst->status == "pending" || inst->status == "running") {
+    std::printf("%s has not finished in run %lld (it is %s): ask again when it has\n", name.c_str(), r,
+                inst->status.c_str());
     return 0;
   }
   if (inst->status == "skipped" || inst->status == "not_run" || inst->status == "cancelled") {

@@ -687,12 +687,26 @@ RunSummary Engine::Run() {
   for (uint32_t id : top_maps_) Wire(id);
   for (uint32_t id : top_nodes_) Wire(id);
   // From here on the run store writes behind (the writer thread), the
-  // pending rows of every instance first.
+  // run's instances first: one row for all (RunStore::PutRunPlan), each
+  // instance a row of its own when it starts.
   store_.SetGrouping(!opt_.dry_run);
   store_.SetBackground(!opt_.dry_run);
   if (!opt_.dry_run) {
-    for (uint32_t id : top_nodes_) Record(id);
-    FlushRecords();
+    std::string planned;
+    {
+      plan::StringAppender os(planned);
+      json::OStream j(os);
+      j.array([&] {
+        for (uint32_t id : top_nodes_) {
+          const Item& it = items_[id];
+          j.array([&] {
+            j.value(it.name);
+            j.value(plan_.StageOf(InstanceOf(it)).name);
+          });
+        }
+      });
+    }
+    store_.PutRunPlan(run_, std::move(planned));
     store_.Commit();
   }
 

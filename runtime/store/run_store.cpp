@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS events(run_id INTEGER NOT NULL, t REAL NOT NULL, inst
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, t);
 CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, instance TEXT, stage TEXT, run_id INTEGER, out_dir TEXT,
   outputs TEXT, key_parts TEXT, created_at REAL);
+CREATE TABLE IF NOT EXISTS run_plans(run_id INTEGER PRIMARY KEY, instances TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,
   hash TEXT);
 )sql";
@@ -173,6 +174,8 @@ void RunStore::WriterLoop() {
         w.DropCache(d->key);
       else if (auto* h = std::get_if<HashOp>(&op))
         w.PutFileHash(h->path, h->row);
+      else if (auto* p = std::get_if<PlanOp>(&op))
+        w.InsertRunPlan(p->run, p->instances);
     }
     w.Commit();
     // A checkpoint only while the run goes on: not once it has ended
@@ -250,7 +253,8 @@ std::string RunStore::MissingColumns() {
   if (have.empty()) return {};  // a store not made yet (opened without creating): nothing to compare
   // Columns that came later are added when flow opens the store to run
   // (CreateSchema); until then their readers do without them.
-  static const std::set<std::pair<std::string, std::string>> kAddedLater = {{"run_params", "given"}};
+  static const std::set<std::pair<std::string, std::string>> kAddedLater = {
+      {"run_params", "given"}, {"run_plans", "run_id"}, {"run_plans", "instances"}};
   std::string missing;
   for (const auto& tc : expected)
     if (!have.count(tc) && !kAddedLater.count(tc)) missing += (missing.empty() ? "" : ", ") + tc.first + "." + tc.second;
@@ -317,6 +321,9 @@ int RunStore::MarkInterrupted() {
     Stmt s(db_, "SELECT id FROM runs WHERE status = 'running'");
     while (s.Step()) ids.push_back(s.Int(0));
   }
+  // One transaction: a run of thousands of instances gets as many rows.
+  bool own_tx = !ids.empty() && !in_tx_ && !background_;
+  if (own_tx) Begin();
   for (int64_t id : ids) {
     Stmt r(db_, "UPDATE runs SET status = 'interrupted', ended_at = COALESCE(ended_at, ?) WHERE id = ?");
     r.Bind(1, WallNow()).Bind(2, id);
@@ -325,7 +332,15 @@ int RunStore::MarkInterrupted() {
                 "WHERE run_id = ? AND status IN ('pending', 'running')");
     i.Bind(1, id);
     i.Run();
+    // Those of its plan that never started get their rows now.
+    Stmt n(db_, "INSERT INTO instances(run_id, name, stage, status, reason) "
+                "VALUES(?, ?, ?, 'not_run', 'the run was interrupted') ON CONFLICT(run_id, name) DO NOTHING");
+    for (const auto& [name, stage] : PlannedInstances(id)) {
+      n.Bind(1, id).Bind(2, name).Bind(3, stage);
+      n.Run();
+    }
   }
+  if (own_tx) Commit();
   return static_cast<int>(ids.size());
 }
 
@@ -346,6 +361,18 @@ void RunStore::PutInstance(int64_t run, InstanceRow r) {
   s.BindKept(6, r.cache_key).Bind(7, r.priority_s).Bind(8, r.estimate_ms).BindKept(9, r.resources);
   s.BindKept(10, r.outputs).BindKept(11, r.key_parts);
   s.Bind(12, r.ready_at).Bind(13, r.started_at).Bind(14, r.ended_at).Bind(15, r.attempts);
+  s.Run();
+}
+
+void RunStore::PutRunPlan(int64_t run, std::string instances_json) {
+  if (background_) return QueueInPlace<PlanOp>(run, std::move(instances_json));
+  InsertRunPlan(run, instances_json);
+}
+
+void RunStore::InsertRunPlan(int64_t run, const std::string& instances_json) {
+  Write();
+  Stmt s(db_, "INSERT OR REPLACE INTO run_plans(run_id, instances) VALUES(?,?)");
+  s.Bind(1, run).BindKept(2, instances_json);
   s.Run();
 }
 
@@ -563,19 +590,73 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> RunStore::PlannedInstances(int64_t run) {
+  std::vector<std::pair<std::string, std::string>> out;
+  {
+    // A store of an earlier flow, read without being opened to run, may
+    // not have the table.
+    Stmt t(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_plans'");
+    if (!t.Step()) return out;
+  }
+  Stmt s(db_, "SELECT instances FROM run_plans WHERE run_id = ?");
+  s.Bind(1, run);
+  if (!s.Step()) return out;
+  auto parsed = plan::ParseJson(s.Text(0), plan::kMaxJsonDepth);
+  if (!parsed) {
+    llvm::consumeError(parsed.takeError());
+    return out;
+  }
+  if (const llvm::json::Array* a = parsed->getAsArray())
+    for (const llvm::json::Value& v : *a)
+      if (const llvm::json::Array* pair = v.getAsArray(); pair && pair->size() == 2)
+        if (auto name = (*pair)[0].getAsString(), stage = (*pair)[1].getAsString(); name && stage)
+          out.emplace_back(name->str(), stage->str());
+  return out;
+}
+
+namespace {
+// An instance of a run's plan without a row of its own: it has not
+// started (PutRunPlan).
+InstanceRow Pending(const std::string& name, const std::string& stage) {
+  InstanceRow r;
+  r.name = name;
+  r.stage = stage;
+  r.status = "pending";
+  return r;
+}
+}  // namespace
+
 std::vector<InstanceRow> RunStore::Instances(int64_t run) {
   Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? ORDER BY COALESCE(started_at, ready_at, 1e300), name")
                   .c_str());
   s.Bind(1, run);
   std::vector<InstanceRow> out;
   while (s.Step()) out.push_back(ReadInstance(s));
+  // Those not started yet come last, by name, as rows without times do.
+  std::set<std::string> have;
+  size_t timed = 0;
+  for (const auto& r : out) {
+    have.insert(r.name);
+    if (r.started_at || r.ready_at) ++timed;
+  }
+  auto planned = PlannedInstances(run);
+  size_t before = out.size();
+  for (const auto& [name, stage] : planned)
+    if (!have.count(name)) out.push_back(Pending(name, stage));
+  if (out.size() != before)
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(timed), out.end(),
+              [](const InstanceRow& a, const InstanceRow& b) { return a.name < b.name; });
   return out;
 }
 
 std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string& name) {
-  Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? AND name = ?").c_str());
-  s.Bind(1, run).Bind(2, name);
-  if (s.Step()) return ReadInstance(s);
+  {
+    Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? AND name = ?").c_str());
+    s.Bind(1, run).Bind(2, name);
+    if (s.Step()) return ReadInstance(s);
+  }
+  for (const auto& [n, stage] : PlannedInstances(run))
+    if (n == name) return Pending(n, stage);
   return std::nullopt;
 }
 

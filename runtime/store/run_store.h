@@ -124,6 +124,13 @@ class RunStore {
   /// default): what a later --resume carries over.
   void SetGivenParams(std::vector<std::string> names) { given_params_ = std::move(names); }
   void PutInstance(int64_t run, InstanceRow row);
+  /// The instances a run starts with, as the JSON text of an array of
+  /// [name, stage] pairs: one row for all of them, where one row each
+  /// (status `pending`) cost the writer thread about a quarter of its work
+  /// on a run of short stages. An instance gets its own row when it starts
+  /// (or is reused, skipped, ...); until then Instances() and GetInstance()
+  /// give it as `pending`, and MarkInterrupted() writes it as `not_run`.
+  void PutRunPlan(int64_t run, std::string instances_json);
   /// Room for `n` more queued rows (writing behind), for a caller about
   /// to write that many: the queue does not grow, moving each row, as
   /// they come.
@@ -197,7 +204,15 @@ class RunStore {
     std::string path;
     FileHashRow row;
   };
-  using Op = std::variant<InstanceOp, AttemptOp, EventOp, CacheRow, DropOp, HashOp>;
+  struct PlanOp {
+    int64_t run;
+    std::string instances;
+  };
+  using Op = std::variant<InstanceOp, AttemptOp, EventOp, CacheRow, DropOp, HashOp, PlanOp>;
+  void InsertRunPlan(int64_t run, const std::string& instances_json);
+  /// The [name, stage] pairs of PutRunPlan for `run` (none for a run of an
+  /// earlier flow, whose instances all have rows).
+  std::vector<std::pair<std::string, std::string>> PlannedInstances(int64_t run);
   void Queue(Op op);
   void NoteQueued();  // queued_ is about to get its first op
   // Builds the op in place: a row is moved once here, where Queue(Op)

@@ -444,13 +444,64 @@ TEST_F(RunE2E, LogsOfARunningAttemptCanBeRead) {
   // The store says it runs (it said pending until the attempt ended, when
   // nothing else was to be committed).
   Result status = Flow({"status"}, {}, 10);
-  EXPECT_THAT(status.out, HasSubstr("running")) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("1 instance: 1 running\n")) << status.Describe();
   p.Signal(SIGTERM);
   Result r = p.Wait(20);
   EXPECT_EQ(r.code, 130) << r.Describe();
   // Afterwards the attempt's row has the same logs.
   Result after = Flow({"logs", "latest", "chatty", "--stdout"});
   EXPECT_EQ(after.out, "early-out\n") << after.Describe();
+}
+
+// The instances that have not started have no row of their own (the run's
+// plan lists them, one row for all): `flow status` shows them as pending
+// while the run runs, and after its flow died the next run gives them rows
+// as not run, as the instance that was running.
+TEST_F(RunE2E, InstancesNotStartedArePendingAndNotRunOnceTheirFlowDied) {
+  fs::path file = Use("pending.flow");
+  Process p = Start({"run", file.string()});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "started.txt") || p.Exited(); }, 20))
+      << "the first instance never started";
+  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  // Its own row comes with the first commit group after it started.
+  Result status;
+  bool seen = WaitFor(
+      [&] {
+        status = Flow({"status"}, {}, 10);
+        return status.out.find("3 instances: 2 pending, 1 running\n") != std::string::npos;
+      },
+      10);
+  ASSERT_TRUE(seen) << status.Describe();
+  EXPECT_THAT(status.out, HasSubstr("\nfirst     running           1")) << status.Describe();
+  Result why = Flow({"why", "copy#2"}, {}, 10);
+  EXPECT_THAT(why.out, HasSubstr("copy#2 has not finished in run 1 (it is pending)")) << why.Describe();
+  Result why_first = Flow({"why", "first"}, {}, 10);
+  EXPECT_THAT(why_first.out, HasSubstr("first has not finished in run 1 (it is running)")) << why_first.Describe();
+  {
+    RunStore store(Db());
+    ASSERT_TRUE(store.ok()) << store.error();
+    EXPECT_EQ(store.Scalar("SELECT count(*) FROM instances"), "1") << "one row: the instance that started";
+  }
+  int run = LatestRun(work_);
+  p.Signal(SIGKILL);
+  Result killed = p.Wait(10);
+  EXPECT_EQ(killed.signal, SIGKILL) << killed.Describe();
+  // The next run in the folder finds it.
+  fs::path other = Use("fanout.flow");
+  Result next = Flow({"run", other.string()});
+  EXPECT_THAT(next.err, HasSubstr("1 earlier run in this folder ended without finishing")) << next.Describe();
+  Result after = Flow({"status", std::to_string(run)});
+  EXPECT_EQ(after.code, 0) << after.Describe();
+  EXPECT_THAT(after.out, HasSubstr("3 instances: 3 not_run")) << after.Describe();
+  RunStore store(Db());
+  ASSERT_TRUE(store.ok()) << store.error();
+  auto statuses = store.InstanceStatuses(run);
+  EXPECT_EQ(statuses.size(), 3u) << "each instance of the plan has its row now";
+  for (auto& [name, st] : statuses) EXPECT_EQ(st, "not_run") << name;
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM instances WHERE run_id = ? AND reason = 'the run was interrupted'",
+                         {std::to_string(run)}),
+            "3");
 }
 
 TEST_F(RunE2E, UsageErrorsExitTwoAndRunNothing) {

@@ -326,6 +326,8 @@ TEST_F(StoreTest, MarkInterrupted) {
   store_->PutInstance(dead, Instance("b", "running"));
   store_->PutInstance(dead, Instance("c", "pending"));
   store_->PutInstance(dead, Instance("d", "failed"));
+  // e never started: only the run's plan names it.
+  store_->PutRunPlan(dead, R"([["a","a"],["b","b"],["c","c"],["d","d"],["e","e"]])");
   EXPECT_EQ(store_->MarkInterrupted(), 1);
 
   auto r = store_->GetRun(dead);
@@ -336,10 +338,83 @@ TEST_F(StoreTest, MarkInterrupted) {
   EXPECT_THAT(store_->GetInstance(dead, "b")->reason, HasSubstr("interrupted"));
   EXPECT_EQ(store_->GetInstance(dead, "c")->status, "not_run");
   EXPECT_EQ(store_->GetInstance(dead, "d")->status, "failed");
+  // e gets its row (not only what the plan says).
+  EXPECT_EQ(Query("SELECT status || ': ' || reason FROM instances WHERE run_id = " + std::to_string(dead) +
+                  " AND name = 'e'"),
+            "not_run: the run was interrupted");
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM instances WHERE run_id = " + std::to_string(dead)), "5");
+  EXPECT_EQ(Query("SELECT stage FROM instances WHERE run_id = " + std::to_string(dead) + " AND name = 'e'"), "e");
   EXPECT_EQ(store_->GetRun(done)->status, "failed");
   EXPECT_EQ(store_->GetInstance(done, "a")->status, "running");
   // Nothing left to mark.
   EXPECT_EQ(store_->MarkInterrupted(), 0);
+}
+
+// A run's plan (PutRunPlan) stands for the rows of its instances that have
+// not started: they read as pending, after those with times, by name; an
+// instance's own row wins over its entry in the plan.
+TEST_F(StoreTest, InstancesOfThePlanWithoutARowArePending) {
+  int64_t run = store_->NewRun(Run());
+  store_->PutRunPlan(run, R"([["b","s"],["c[1]","c"],["a","s"],["c[0]","c"]])");
+  InstanceRow a = Instance("a", "running");
+  a.started_at = 1700000001.0;
+  a.attempts = 1;
+  store_->PutInstance(run, a);
+  auto rows = store_->Instances(run);
+  std::vector<std::string> got;
+  for (const auto& r : rows) got.push_back(r.name + "=" + r.status + "/" + r.stage);
+  EXPECT_EQ(got, (std::vector<std::string>{"a=running/a", "b=pending/s", "c[0]=pending/c", "c[1]=pending/c"}));
+  auto b = store_->GetInstance(run, "b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->status, "pending");
+  EXPECT_EQ(b->stage, "s");
+  EXPECT_EQ(b->attempts, 0);
+  EXPECT_EQ(store_->GetInstance(run, "a")->status, "running");
+  EXPECT_FALSE(store_->GetInstance(run, "zz").has_value());
+  // Another run's plan is its own.
+  int64_t other = store_->NewRun(Run());
+  EXPECT_TRUE(store_->Instances(other).empty());
+  EXPECT_FALSE(store_->GetInstance(other, "b").has_value());
+}
+
+// Written behind (the writer thread), as flow run does, it lands with the
+// rows queued after it.
+TEST_F(StoreTest, TheRunPlanIsWrittenBehindInOrder) {
+  int64_t run = store_->NewRun(Run());
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  store_->PutRunPlan(run, R"([["x","s"],["y","s"]])");
+  store_->PutInstance(run, Instance("x", "succeeded"));
+  store_->Commit();
+  store_->SetBackground(false);
+  EXPECT_EQ(Query("SELECT instances FROM run_plans WHERE run_id = " + std::to_string(run)), R"([["x","s"],["y","s"]])");
+  auto rows = store_->Instances(run);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].name + rows[0].status + rows[1].name + rows[1].status, "xsucceededypending");
+}
+
+// A store of an earlier flow has no run_plans table until a run opens it:
+// reading its instances works without it.
+TEST_F(StoreTest, InstancesOfAStoreWithoutRunPlansAreItsRows) {
+  int64_t run = store_->NewRun(Run());
+  store_->PutInstance(run, Instance("a", "pending"));
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE run_plans;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  std::string error;
+  auto reader = RunStore::Open(path_, false, error);
+  ASSERT_TRUE(reader) << error;
+  auto rows = reader->Instances(run);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, "pending");
+  EXPECT_FALSE(reader->GetInstance(run, "b").has_value());
+  EXPECT_EQ(reader->error(), "");
+  reader.reset();
+  store_ = RunStore::Open(path_, true, error);  // opened to run: the table comes
+  ASSERT_TRUE(store_) << error;
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'run_plans'"), "1");
 }
 
 TEST_F(StoreTest, Params) {
