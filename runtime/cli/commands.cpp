@@ -223,6 +223,10 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
   }
   if (attempts.empty()) {
     if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
+    if (inst->status == "pending") {
+      std::printf("%s has not started in run %lld (pending): no logs yet\n", name.c_str(), static_cast<long long>(run));
+      return 0;
+    }
     std::printf("%s did not run in run %lld (%s%s%s): no logs\n", name.c_str(), static_cast<long long>(run),
                 inst->status.c_str(), inst->reason.empty() ? "" : ": ", inst->reason.c_str());
     return 0;
@@ -281,8 +285,13 @@ int Why(RunStore& store, int64_t run, const std::string& name) {
     return 0;
   }
   if (inst->status == "pending" || inst->status == "running") {
-    std::printf("%s has not finished in run %lld (it is %s): ask again when it has\n", name.c_str(), r,
-                inst->status.c_str());
+    auto run_row = store.GetRun(run);
+    if (run_row && Gone(*run_row))
+      std::printf("%s did not finish in run %lld (it was %s, but %s)\n", name.c_str(), r, inst->status.c_str(),
+                  fmt::format(kGoneNote, run_row->pid).c_str());
+    else
+      std::printf("%s has not finished in run %lld (it is %s): ask again when it has\n", name.c_str(), r,
+                  inst->status.c_str());
     return 0;
   }
   if (inst->status == "skipped" || inst->status == "not_run" || inst->status == "cancelled") {

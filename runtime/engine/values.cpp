@@ -222,7 +222,8 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
   // readable, as for a file with content. (An open, not faccessat: some
   // container sandboxes refuse faccessat2, which glibc tries first.) Nor
   // is it remembered in the run store: the open is cheaper than a row of
-  // file_hashes (written, then looked up by the next run).
+  // file_hashes (written, then looked up by the next run). A row from when
+  // it had content goes (ForgetFileHash).
   if (st.st_size == 0) {
     int fd = open(full.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
@@ -230,6 +231,7 @@ std::optional<uint64_t> HashEntry(RunStore* store, const std::string& full, cons
       return std::nullopt;
     }
     close(fd);
+    if (store) store->ForgetFileHash(full);
     return llvm::xxHash64(llvm::StringRef());
   }
   int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;

@@ -81,8 +81,9 @@ struct RunStore::Statements {
                   "VALUES(?,?,?,?,?,?,?,?)"),
         drop_cache(db, "DELETE FROM cache WHERE key = ?"),
         find_hash(db, "SELECT size, mtime_ns, inode, hash FROM file_hashes WHERE path = ?"),
-        put_hash(db, "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, hash) VALUES(?,?,?,?,?)") {}
-  Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash;
+        put_hash(db, "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, hash) VALUES(?,?,?,?,?)"),
+        drop_hash(db, "DELETE FROM file_hashes WHERE path = ?") {}
+  Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash, drop_hash;
 };
 
 RunStore::RunStore(const std::string& path, bool create) : db_(path, create), path_(path) {
@@ -173,7 +174,7 @@ void RunStore::WriterLoop() {
       else if (auto* d = std::get_if<DropOp>(&op))
         w.DropCache(d->key);
       else if (auto* h = std::get_if<HashOp>(&op))
-        w.PutFileHash(h->path, h->row);
+        w.WriteFileHash(h->path, h->row);
       else if (auto* p = std::get_if<PlanOp>(&op))
         w.InsertRunPlan(p->run, p->instances);
     }
@@ -446,8 +447,17 @@ void RunStore::DropCache(const std::string& key) {
   s.Run();
 }
 
+namespace {
+// In the memo: the path has no row (ForgetFileHash), whatever SQLite still
+// holds until the writer deletes it.
+constexpr int64_t kNoRow = -1;
+}  // namespace
+
 std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
-  if (auto it = file_hash_memo_.find(path); it != file_hash_memo_.end()) return it->second;
+  if (auto it = file_hash_memo_.find(path); it != file_hash_memo_.end()) {
+    if (it->second.size == kNoRow) return std::nullopt;
+    return it->second;
+  }
   if (background_ && hashes_were_empty_) return std::nullopt;  // all this run put is in the memo
   Stmt& s = st_->find_hash;
   s.Bind(1, path);
@@ -460,11 +470,32 @@ std::optional<FileHashRow> RunStore::FindFileHash(const std::string& path) {
 
 void RunStore::PutFileHash(const std::string& path, const FileHashRow& r) {
   file_hash_memo_[path] = r;
+  if (memo_only_) return;
   if (background_) return Queue(HashOp{path, r});
+  WriteFileHash(path, r);
+}
+
+void RunStore::WriteFileHash(const std::string& path, const FileHashRow& r) {
   Write();
+  if (r.size == kNoRow) {
+    Stmt& s = st_->drop_hash;
+    s.BindKept(1, path);
+    s.Run();
+    return;
+  }
   Stmt& s = st_->put_hash;
   s.BindKept(1, path).Bind(2, r.size).Bind(3, r.mtime_ns).Bind(4, r.inode).Bind(5, Hex64(r.hash));
   s.Run();
+}
+
+void RunStore::ForgetFileHash(const std::string& path) {
+  bool had = FindFileHash(path).has_value();
+  FileHashRow none;
+  none.size = kNoRow;
+  file_hash_memo_[path] = none;  // found or not: not looked up again
+  if (!had || memo_only_) return;
+  if (background_) return Queue(HashOp{path, none});
+  WriteFileHash(path, none);
 }
 
 // ------------------------------------------------------------- reading
@@ -582,7 +613,16 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
     }
     return std::find(named.begin(), named.end(), name) != named.end();
   };
-  Stmt s(db_, "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) ORDER BY name");
+  // A store of a flow from before the column, read without being opened to
+  // run (a dry run), has no `given` at all: all of them are NULL then.
+  bool has_given = false;
+  {
+    Stmt c(db_, "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given'");
+    has_given = c.Step() && c.Int(0) == 1;
+  }
+  Stmt s(db_, has_given ? "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) "
+                          "ORDER BY name"
+                        : "SELECT name, value, NULL FROM run_params WHERE run_id = ? ORDER BY name");
   s.Bind(1, run);
   std::vector<std::pair<std::string, std::string>> out;
   while (s.Step())
@@ -614,17 +654,22 @@ std::vector<std::pair<std::string, std::string>> RunStore::PlannedInstances(int6
   return out;
 }
 
-namespace {
-// An instance of a run's plan without a row of its own: it has not
-// started (PutRunPlan).
-InstanceRow Pending(const std::string& name, const std::string& stage) {
+// An instance of a run's plan without a row of its own: it has not started
+// (PutRunPlan). Pending while the run runs; of a run that ended without
+// giving it a row (marked interrupted by a flow from before run_plans),
+// not run.
+InstanceRow RunStore::NotStarted(int64_t run, const std::string& name, const std::string& stage) {
   InstanceRow r;
   r.name = name;
   r.stage = stage;
   r.status = "pending";
+  auto run_row = GetRun(run);
+  if (run_row && run_row->status != "running") {
+    r.status = "not_run";
+    r.reason = run_row->status == "interrupted" ? "the run was interrupted" : "the run ended before it started";
+  }
   return r;
 }
-}  // namespace
 
 std::vector<InstanceRow> RunStore::Instances(int64_t run) {
   Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? ORDER BY COALESCE(started_at, ready_at, 1e300), name")
@@ -641,8 +686,15 @@ std::vector<InstanceRow> RunStore::Instances(int64_t run) {
   }
   auto planned = PlannedInstances(run);
   size_t before = out.size();
+  std::optional<InstanceRow> model;  // the same status and reason for all
   for (const auto& [name, stage] : planned)
-    if (!have.count(name)) out.push_back(Pending(name, stage));
+    if (!have.count(name)) {
+      if (!model) model = NotStarted(run, name, stage);
+      InstanceRow r = *model;
+      r.name = name;
+      r.stage = stage;
+      out.push_back(std::move(r));
+    }
   if (out.size() != before)
     std::sort(out.begin() + static_cast<std::ptrdiff_t>(timed), out.end(),
               [](const InstanceRow& a, const InstanceRow& b) { return a.name < b.name; });
@@ -656,7 +708,7 @@ std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string&
     if (s.Step()) return ReadInstance(s);
   }
   for (const auto& [n, stage] : PlannedInstances(run))
-    if (n == name) return Pending(n, stage);
+    if (n == name) return NotStarted(run, n, stage);
   return std::nullopt;
 }
 

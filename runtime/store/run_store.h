@@ -148,6 +148,13 @@ class RunStore {
 
   std::optional<FileHashRow> FindFileHash(const std::string& path);
   void PutFileHash(const std::string& path, const FileHashRow& row);
+  /// The path has no hash to remember (an empty file): a row from when it
+  /// had content goes, or it would be trusted again should the file get
+  /// content of that size with that modification time.
+  void ForgetFileHash(const std::string& path);
+  /// For a dry run: file hashes are remembered for this process only,
+  /// never written (the only writes a dry run would make).
+  void SetMemoOnly(bool on) { memo_only_ = on; }
 
   // ---- reading (flow status, runs, logs, why; reports)
   std::vector<RunRow> Runs(int limit);
@@ -210,9 +217,12 @@ class RunStore {
   };
   using Op = std::variant<InstanceOp, AttemptOp, EventOp, CacheRow, DropOp, HashOp, PlanOp>;
   void InsertRunPlan(int64_t run, const std::string& instances_json);
+  void WriteFileHash(const std::string& path, const FileHashRow& row);  // a size of -1: delete
+  bool memo_only_ = false;
   /// The [name, stage] pairs of PutRunPlan for `run` (none for a run of an
   /// earlier flow, whose instances all have rows).
   std::vector<std::pair<std::string, std::string>> PlannedInstances(int64_t run);
+  InstanceRow NotStarted(int64_t run, const std::string& name, const std::string& stage);
   void Queue(Op op);
   void NoteQueued();  // queued_ is about to get its first op
   // Builds the op in place: a row is moved once here, where Queue(Op)

@@ -5,6 +5,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <sqlite3.h>
+
 #include "run_fixture.h"
 
 namespace flow::e2e {
@@ -484,9 +486,15 @@ TEST_F(RunE2E, InstancesNotStartedArePendingAndNotRunOnceTheirFlowDied) {
     EXPECT_EQ(store.Scalar("SELECT count(*) FROM instances"), "1") << "one row: the instance that started";
   }
   int run = LatestRun(work_);
+  Result logs = Flow({"logs", std::to_string(run), "copy"}, {}, 10);
+  EXPECT_THAT(logs.out, HasSubstr("copy has not started in run 1 (pending): no logs yet")) << logs.Describe();
   p.Signal(SIGKILL);
   Result killed = p.Wait(10);
   EXPECT_EQ(killed.signal, SIGKILL) << killed.Describe();
+  // Until the next run marks it, `flow why` says its flow is gone.
+  Result why_gone = Flow({"why", "copy"}, {}, 10);
+  EXPECT_THAT(why_gone.out, HasSubstr("copy did not finish in run 1 (it was pending, but its flow process"))
+      << why_gone.Describe();
   // The next run in the folder finds it.
   fs::path other = Use("fanout.flow");
   Result next = Flow({"run", other.string()});
@@ -848,6 +856,37 @@ TEST_F(RunE2E, DryRunPrintsThePlanAndStartsOrRecordsNothing) {
   EXPECT_THAT(dry2.out + dry2.err, AllOf(HasSubstr("sq[3]"), HasSubstr("cached"), HasSubstr("expr"))) << dry2.Describe();
   EXPECT_FALSE(fs::exists(work_ / "total.txt"));
   RunStore store(Db());
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "1");
+}
+
+// A dry run reads the store as it is: it neither updates the schema of a
+// store an earlier flow made nor writes the file hashes it computes.
+TEST_F(RunE2E, DryRunLeavesAnExistingStoreAsItIs) {
+  fs::path file = work_ / "up.flow";
+  WriteFile(file, "stage up(x: file) -> (y: file) {\n  run \"tr a-z A-Z < {x} > {y}\"\n}\n"
+                  "pipeline main {\n  up(x: \"in.txt\")\n}\n");
+  WriteFile(work_ / "in.txt", "hello\n");
+  Result real = Flow({"run", file.string()});
+  ASSERT_EQ(real.code, 0) << real.Describe();
+  // As an earlier flow left it: its index, no run_plans, no hashes yet.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE INDEX attempts_stage ON attempts(stage, status); DROP TABLE run_plans; "
+                         "DELETE FROM file_hashes;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  WriteFile(work_ / "in.txt", "hello, world\n");
+  Result dry = Flow({"run", file.string(), "--dry-run"});
+  EXPECT_EQ(dry.code, 0) << dry.Describe();
+  EXPECT_THAT(dry.out + dry.err, HasSubstr("in.txt changed content")) << dry.Describe();
+  RunStore store(Db());
+  ASSERT_TRUE(store.ok()) << store.error();
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM sqlite_master WHERE name = 'attempts_stage'"), "1");
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM sqlite_master WHERE name = 'run_plans'"), "0");
+  EXPECT_EQ(store.Scalar("SELECT count(*) FROM file_hashes"), "0") << "a dry run wrote a file hash";
   EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "1");
 }
 

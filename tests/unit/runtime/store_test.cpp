@@ -379,7 +379,7 @@ TEST_F(StoreTest, InstancesOfThePlanWithoutARowArePending) {
 
 // Written behind (the writer thread), as flow run does, it lands with the
 // rows queued after it.
-TEST_F(StoreTest, TheRunPlanIsWrittenBehindInOrder) {
+TEST_F(StoreTest, TheRunPlanIsWrittenBehind) {
   int64_t run = store_->NewRun(Run());
   store_->SetGrouping(true);
   store_->SetBackground(true);
@@ -391,6 +391,24 @@ TEST_F(StoreTest, TheRunPlanIsWrittenBehindInOrder) {
   auto rows = store_->Instances(run);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].name + rows[0].status + rows[1].name + rows[1].status, "xsucceededypending");
+}
+
+// A run marked interrupted by a flow from before run_plans (which knew
+// nothing of them) has instances without rows: they read as not run.
+TEST_F(StoreTest, InstancesOfThePlanOfARunThatEndedReadAsNotRun) {
+  int64_t run = store_->NewRun(Run());
+  store_->PutRunPlan(run, R"([["a","s"],["b","s"]])");
+  store_->PutInstance(run, Instance("a", "succeeded"));
+  EXPECT_EQ(store_->GetInstance(run, "b")->status, "pending");
+  store_->FinishRun(run, "interrupted", "");
+  auto b = store_->GetInstance(run, "b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->status + ": " + b->reason, "not_run: the run was interrupted");
+  auto rows = store_->Instances(run);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].name + " " + rows[1].status, "b not_run");
+  store_->FinishRun(run, "failed", "");
+  EXPECT_EQ(store_->GetInstance(run, "b")->reason, "the run ended before it started");
 }
 
 // A store of an earlier flow has no run_plans table until a run opens it:

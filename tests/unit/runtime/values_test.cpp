@@ -345,6 +345,29 @@ TEST_F(HashPathTest, EmptyFileHasTheHashOfNoBytes) {
   EXPECT_EQ(Hash("empty"), llvm::xxHash64("now something"));
 }
 
+// A file emptied and then given new content of the old size with the old
+// modification time (rsync -t, touch -r, coarse timestamps) is read again:
+// the hash remembered from its first content went when it was empty.
+TEST_F(HashPathTest, AnEmptiedFileForgetsTheHashOfItsFormerContent) {
+  Write("a.txt", "hello");
+  SetMtime("a.txt", 1700000000);
+  EXPECT_EQ(Hash("a.txt"), llvm::xxHash64("hello"));
+  std::string full = root_ + "/a.txt";
+  ASSERT_TRUE(store_->FindFileHash(full).has_value());
+  std::ofstream(full, std::ios::binary | std::ios::trunc).flush();  // the same inode, empty
+  SetMtime("a.txt", 1700000000);
+  EXPECT_EQ(Hash("a.txt"), llvm::xxHash64(llvm::StringRef()));
+  EXPECT_FALSE(store_->FindFileHash(full).has_value());
+  std::ofstream(full, std::ios::binary | std::ios::trunc) << "world";
+  SetMtime("a.txt", 1700000000);
+  EXPECT_EQ(Hash("a.txt"), llvm::xxHash64("world")) << "a stale hash was trusted";
+  // Gone from the database too, not only from this store's memo.
+  std::string error;
+  auto again = RunStore::Open(root_ + "/runs.db", false, error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->FindFileHash(full)->hash, llvm::xxHash64("world"));
+}
+
 // An empty file that cannot be read fails the key, as one with content
 // does (it is hashed without being read, so its readability is checked on
 // its own). Root reads everything: the check runs as `nobody` then.
