@@ -242,19 +242,14 @@ void Engine::Record(uint32_t id) {
 }
 
 // When the changes that wait (records not yet written, or writes not yet
-// committed) are due to be committed, on SteadyNow()'s clock; negative when
-// none wait. 100 ms after the first, or, while instances change faster than
-// 1,000 a second (stages of a few milliseconds), a second after it: a group
-// costs the writer thread about as much for its pages as for its rows
-// (docs/performance.md), and each group of a busy run rewrites much the
-// same pages of the tables' indexes.
+// handed to the run store) are due, on SteadyNow()'s clock: 100 ms after the
+// first; negative when none wait. (The store's writer may group those of a
+// busy run further: RunStore::WriterLoop.)
 double Engine::CommitDue() const {
-  constexpr double kCommitEvery = 0.1, kCommitEveryBusy = 1.0;
-  constexpr size_t kBusy = 100;  // instances changed within kCommitEvery
+  constexpr double kCommitEvery = 0.1;
   double since = store_.in_tx_since();
   if (!dirty_.empty() && (since < 0 || dirty_since_ < since)) since = dirty_since_;
-  if (since < 0) return -1;
-  return since + (dirty_.size() >= kBusy ? kCommitEveryBusy : kCommitEvery);
+  return since < 0 ? -1 : since + kCommitEvery;
 }
 
 void Engine::FlushRecords() {
@@ -710,11 +705,11 @@ RunSummary Engine::Run() {
     store_.Commit();
   }
 
-  // State changes are committed in groups (CommitDue: 100 ms, a second
-  // while instances change by the thousand a second), and always before the
-  // loop waits with nothing due. A crash loses at most those records, never
-  // an output: an output folder without its record is made again by the
-  // next run.
+  // State changes go to the run store in groups (CommitDue: 100 ms; its
+  // writer commits them then, or, while instances change by the thousand a
+  // second, up to a second later), and always before the loop waits with
+  // nothing due. A crash loses at most those records, never an output: an
+  // output folder without its record is made again by the next run.
   auto commit = [&] {
     if (opt_.dry_run) return;
     FlushRecords();

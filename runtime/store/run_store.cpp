@@ -150,48 +150,78 @@ void RunStore::Queue(Op op) {
   queued_.push_back(std::move(op));
 }
 
+// Groups: a batch of fewer than kBusyOps rows is committed at once (the
+// engine hands one over every 100 ms, so its records are committed within
+// 100 ms). A larger one (instances changing by the thousand a second,
+// stages of a few milliseconds) leaves the transaction open for the next
+// batches, up to a second from its first: each commit writes its pages to
+// the log, and each group of a busy run dirties much the same pages of the
+// tables' indexes. The rows themselves are written as they come, so the
+// last group, after the last job, is no bigger than before.
 void RunStore::WriterLoop() {
+  constexpr size_t kBusyOps = 300;  // about 100 instances' rows
+  constexpr auto kHoldAtMost = std::chrono::seconds(1);
+  RunStore& w = *writer_;
+  std::optional<std::chrono::steady_clock::time_point> open_since;  // of the open transaction
   for (;;) {
     std::vector<Op> batch;
+    bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !batches_.empty() || stop_; });
-      if (batches_.empty()) return;  // stopping, and everything is written
-      batch = std::move(batches_.front());
-      batches_.pop_front();
+      auto ready = [&] { return !batches_.empty() || stop_; };
+      if (open_since)
+        cv_.wait_until(lock, *open_since + kHoldAtMost, ready);
+      else
+        cv_.wait(lock, ready);
+      if (!batches_.empty()) {
+        batch = std::move(batches_.front());
+        batches_.pop_front();
+      }
+      // The last batch came with the stop (SetBackground(false)).
+      stopping = stop_ && batches_.empty();
     }
-    RunStore& w = *writer_;
-    w.Begin();
-    for (auto& op : batch) {
-      if (auto* i = std::get_if<InstanceOp>(&op))
-        w.PutInstance(i->run, std::move(i->row));
-      else if (auto* a = std::get_if<AttemptOp>(&op))
-        w.AddAttempt(a->run, std::move(a->row));
-      else if (auto* e = std::get_if<EventOp>(&op))
-        w.InsertEvent(e->run, e->t, e->instance, e->event, e->detail);
-      else if (auto* c = std::get_if<CacheRow>(&op))
-        w.PutCache(std::move(*c));
-      else if (auto* d = std::get_if<DropOp>(&op))
-        w.DropCache(d->key);
-      else if (auto* h = std::get_if<HashOp>(&op))
-        w.WriteFileHash(h->path, h->row);
-      else if (auto* p = std::get_if<PlanOp>(&op))
-        w.InsertRunPlan(p->run, p->instances);
+    if (!batch.empty()) {
+      if (!open_since) {
+        w.Begin();
+        open_since = std::chrono::steady_clock::now();
+      }
+      for (auto& op : batch) {
+        if (auto* i = std::get_if<InstanceOp>(&op))
+          w.PutInstance(i->run, std::move(i->row));
+        else if (auto* a = std::get_if<AttemptOp>(&op))
+          w.AddAttempt(a->run, std::move(a->row));
+        else if (auto* e = std::get_if<EventOp>(&op))
+          w.InsertEvent(e->run, e->t, e->instance, e->event, e->detail);
+        else if (auto* c = std::get_if<CacheRow>(&op))
+          w.PutCache(std::move(*c));
+        else if (auto* d = std::get_if<DropOp>(&op))
+          w.DropCache(d->key);
+        else if (auto* h = std::get_if<HashOp>(&op))
+          w.WriteFileHash(h->path, h->row);
+        else if (auto* p = std::get_if<PlanOp>(&op))
+          w.InsertRunPlan(p->run, p->instances);
+      }
     }
-    w.Commit();
-    // A checkpoint only while the run goes on: not once it has ended
-    // (SetBackground(false), which hands over the last batch with the stop
-    // and waits for the writer).
-    bool ending;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ending = stop_;
+    bool due = open_since && (stopping || batch.size() < kBusyOps ||
+                              std::chrono::steady_clock::now() >= *open_since + kHoldAtMost);
+    if (due) {
+      w.Commit();
+      open_since.reset();
+      // A checkpoint only while the run goes on: not once it has ended
+      // (SetBackground(false), which hands over the last batch with the stop
+      // and waits for the writer).
+      bool ending;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ending = stop_;
+      }
+      if (!ending) w.db_.CheckpointIfLarge();
     }
-    if (!ending) w.db_.CheckpointIfLarge();
     if (!w.db_.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (writer_error_.empty()) writer_error_ = w.db_.error();
     }
+    if (stopping && !open_since) return;
   }
 }
 

@@ -932,5 +932,42 @@ TEST_F(StoreTest, ReadersSeeEachHandedOverGroupWhileTheWriterRuns) {
   store_->SetBackground(false);
 }
 
+// A group of fewer than 300 rows (100 instances' changes in the engine's
+// 100 ms) is committed as it comes; a larger one stays in the writer's open
+// transaction, with the groups after it, for up to a second, and the stop
+// (the end of the run) commits what is open at once.
+TEST_F(StoreTest, TheWriterHoldsTheGroupsOfABusyRunForUpToASecond) {
+  int64_t run = store_->NewRun(Run());
+  store_->SetGrouping(true);
+  store_->SetBackground(true);
+  auto count = [&] { return std::stoi(Query("SELECT COUNT(*) FROM instances")); };
+  auto hand_over = [&](const std::string& prefix, int rows) {
+    for (int i = 0; i < rows; ++i) store_->PutInstance(run, Instance(prefix + std::to_string(i), "succeeded"));
+    store_->Commit();
+    return std::chrono::steady_clock::now();
+  };
+  auto wait_for = [&](int n) {
+    for (int i = 0; i < 2500 && count() < n; ++i) usleep(2000);
+    return std::chrono::steady_clock::now();
+  };
+  // Small: committed as it comes (in milliseconds; a loaded machine may
+  // take longer, never as long as a held group).
+  auto small = hand_over("s", 10);
+  auto seen = wait_for(10);
+  EXPECT_EQ(count(), 10);
+  EXPECT_LT(seen - small, std::chrono::milliseconds(900));
+  // Large: not committed at once, then at most a second after it came.
+  auto large = hand_over("l", 400);
+  usleep(300000);
+  EXPECT_EQ(count(), 10) << "a group of 400 rows was committed at once";
+  seen = wait_for(410);
+  EXPECT_EQ(count(), 410);
+  EXPECT_GE(seen - large, std::chrono::milliseconds(900));
+  // Large, then the stop: committed when SetBackground(false) returns.
+  hand_over("m", 400);
+  store_->SetBackground(false);
+  EXPECT_EQ(count(), 810);
+}
+
 }  // namespace
 }  // namespace flow::rt
