@@ -23,7 +23,8 @@
 #    on the order of the runs and on the tool's folders, not on the tool
 #    (docs/performance.md, "ext4"). The ways take turns run by run,
 #    so a change of load on this shared machine hits them alike. Prints the
-#    median wall time of RUNS runs (default 5), ms per stage, peak memory, and
+#    median wall time of RUNS runs (default 5), ms per stage, peak memory,
+#    the share of the machine's cpu time left idle during each run, and
 #    the ratios flow/make and flow/ninja: of the medians, and run by run
 #    (median and range of the ratios of runs taken in turn, which a change
 #    of load on the machine hits alike).
@@ -94,7 +95,15 @@ else
   fi
 fi
 
-declare -A walls mems failed
+declare -A walls mems idles failed
+# The machine's cpu time so far and the idle part of it, in jiffies
+# (/proc/stat; iowait counts as idle): a tool that leaves cpus idle while
+# work is ready shows it here (make does in some runs: docs/performance.md).
+cpu_jiffies() {
+  local _ u n s i io irq sirq st
+  read -r _ u n s i io irq sirq st _ < /proc/stat
+  echo "$((u + n + s + i + io + irq + sirq + st)) $((i + io))"
+}
 # run_once KEY SRC PREPARE CHECK COMMAND...: copies the DAG in SRC to a fresh
 # folder, runs PREPARE there (untimed) and `sync`, then COMMAND under
 # /usr/bin/time, then CHECK (a shell condition, in that folder, with $n set);
@@ -109,8 +118,10 @@ run_once() {
   mkdir -p "$dir/m" && cp "$src/dag.flow" "$src/Makefile" "$src/build.ninja" "$dir/"
   (cd "$dir" && eval "$prepare")
   sync
-  local rc=0
+  local rc=0 t0 i0 t1 i1
+  read -r t0 i0 < <(cpu_jiffies)
   (cd "$dir" && /usr/bin/time -f "%e %M" -o "$out/time" "$@" >"$out/stdout" 2>"$out/stderr") || rc=$?
+  read -r t1 i1 < <(cpu_jiffies)
   if [ $rc -eq 0 ] && ! (cd "$dir" && eval "$check"); then rc=check; fi
   if [ $rc != 0 ]; then
     failed[$key]=1
@@ -122,6 +133,7 @@ run_once() {
   local w m
   read -r w m < <(tail -1 "$out/time")
   walls[$key]+="$w "; mems[$key]+="$m "
+  idles[$key]+="$(( t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 0 )) "
 }
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 mean() { printf '%s\n' $1 | awk '{s += $1} END {if (NR) printf "%.2f", s / NR; else printf "-"}'; }
@@ -185,8 +197,9 @@ for shape in $shapes; do
       flow) label="flow run dag.flow" ;; plan) label="flow run dag.plan" ;;
       ninja) label="ninja -j$cpus" ;; make) label="make -j$cpus" ;;
     esac
-    printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s)\n' \
-      "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" "${walls[$k]% }"
+    printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s; cpus idle %%: %s)\n' \
+      "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" \
+      "${walls[$k]% }" "${idles[$k]% }"
   done
   line= by_run=
   for f in flow plan; do
