@@ -129,7 +129,8 @@ class RunStore {
   /// (status `pending`) cost the writer thread about a quarter of its work
   /// on a run of short stages. An instance gets its own row when it starts
   /// (or is reused, skipped, ...); until then Instances() and GetInstance()
-  /// give it as `pending`, and MarkInterrupted() writes it as `not_run`.
+  /// give it as `pending` while the run runs and as `not_run` once it has
+  /// ended (NotStarted), and MarkInterrupted() writes it as `not_run`.
   void PutRunPlan(int64_t run, std::string instances_json);
   /// Room for `n` more queued rows (writing behind), for a caller about
   /// to write that many: the queue does not grow, moving each row, as
