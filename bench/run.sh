@@ -24,7 +24,10 @@
 #    (docs/performance.md, "ext4"). The ways take turns run by run,
 #    so a change of load on this shared machine hits them alike. Prints the
 #    median wall time of RUNS runs (default 5), ms per stage, peak memory,
-#    the share of the machine's cpu time left idle during each run, and
+#    the cpu time used (user + sys of the tool and of every command it
+#    waited for: the same touches for every way, so the difference is the
+#    tool's own), the share of the machine's cpu time left idle during
+#    each run, and
 #    the ratios flow/make and flow/ninja: of the medians, and run by run
 #    (median and range of the ratios of runs taken in turn, which a change
 #    of load on the machine hits alike).
@@ -95,7 +98,7 @@ else
   fi
 fi
 
-declare -A walls mems idles failed
+declare -A walls mems idles cpus_used failed
 # The machine's cpu time so far and the idle part of it, in jiffies
 # (/proc/stat; iowait counts as idle): a tool that leaves cpus idle while
 # work is ready shows it here (make does in some runs: docs/performance.md).
@@ -120,7 +123,7 @@ run_once() {
   sync
   local rc=0 t0 i0 t1 i1
   read -r t0 i0 < <(cpu_jiffies)
-  (cd "$dir" && /usr/bin/time -f "%e %M" -o "$out/time" "$@" >"$out/stdout" 2>"$out/stderr") || rc=$?
+  (cd "$dir" && /usr/bin/time -f "%e %M %U %S" -o "$out/time" "$@" >"$out/stdout" 2>"$out/stderr") || rc=$?
   read -r t1 i1 < <(cpu_jiffies)
   if [ $rc -eq 0 ] && ! (cd "$dir" && eval "$check"); then rc=check; fi
   if [ $rc != 0 ]; then
@@ -130,9 +133,10 @@ run_once() {
     echo "  stdout (last 5 lines):"; tail -5 "$out/stdout" | sed 's/^/  | /'
     return 1
   fi
-  local w m
-  read -r w m < <(tail -1 "$out/time")
+  local w m u s
+  read -r w m u s < <(tail -1 "$out/time")
   walls[$key]+="$w "; mems[$key]+="$m "
+  cpus_used[$key]+="$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}') "
   idles[$key]+="$(( t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 0 )) "
 }
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
@@ -153,7 +157,7 @@ flow_check='tail -1 "$out/stderr" | grep -q "succeeded.* $n ran"'
 marker_prepare=:
 marker_check='[ "$(ls m | wc -l)" -eq "$n" ]'
 
-declare -A summary
+declare -A summary cpu_summary
 if [ -n "$shapes" ]; then
 echo
 echo "== overhead: $touch_n stages that each touch a file, --cpus $cpus / -j$cpus, median of $runs fresh runs =="
@@ -191,25 +195,27 @@ for shape in $shapes; do
   for key in "${ways[@]}"; do
     k=$shape.$key
     [ -z "${walls[$k]:-}" ] && { printf '  %-30s failed (above)\n' "$key"; continue; }
-    w=$(median "${walls[$k]}"); m=$(median "${mems[$k]}")
-    summary[$k]=$w
+    w=$(median "${walls[$k]}"); m=$(median "${mems[$k]}"); c=$(median "${cpus_used[$k]}")
+    summary[$k]=$w; cpu_summary[$k]=$c
     case $key in
       flow) label="flow run dag.flow" ;; plan) label="flow run dag.plan" ;;
       ninja) label="ninja -j$cpus" ;; make) label="make -j$cpus" ;;
     esac
-    printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  (runs: %s; cpus idle %%: %s)\n' \
+    printf '  %-20s median %7.2f s  %6.3f ms/stage  peak %5.0f MB  cpu %6.2f s  (runs: %s; cpus idle %%: %s; cpu s: %s)\n' \
       "$label" "$w" "$(awk -v w="$w" -v n="$n" 'BEGIN {print w * 1000 / n}')" "$(awk -v m="$m" 'BEGIN {print m / 1024}')" \
-      "${walls[$k]% }" "${idles[$k]% }"
+      "$c" "${walls[$k]% }" "${idles[$k]% }" "${cpus_used[$k]% }"
   done
-  line= by_run=
+  line= by_run= cpu_line=
   for f in flow plan; do
     for base in make ninja; do
       [ -n "${summary[$shape.$f]:-}" ] && [ -n "${summary[$shape.$base]:-}" ] || continue
       line+="  $f/$base $(ratio "${summary[$shape.$f]}" "${summary[$shape.$base]}")"
+      cpu_line+="  $f/$base $(ratio "${cpu_summary[$shape.$f]}" "${cpu_summary[$shape.$base]}")"
       by_run+="  $f/$base $(paired "${walls[$shape.$f]}" "${walls[$shape.$base]}")"
     done
   done
-  [ -n "$line" ] && echo "  ratios:$line" && echo "  run by run, median (range):$by_run"
+  [ -n "$line" ] && echo "  ratios:$line" && echo "  run by run, median (range):$by_run" &&
+    echo "  cpu time (user + sys, the tool and its commands), ratio of medians:$cpu_line"
 done
 fi
 
