@@ -224,7 +224,12 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
   if (attempts.empty()) {
     if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
     if (inst->status == "pending") {
-      std::printf("%s has not started in run %lld (pending): no logs yet\n", name.c_str(), static_cast<long long>(run));
+      auto run_row = store.GetRun(run);
+      if (run_row && Gone(*run_row))
+        std::printf("%s did not start in run %lld: no logs (it was pending, but %s)\n", name.c_str(),
+                    static_cast<long long>(run), fmt::format(kGoneNote, run_row->pid).c_str());
+      else
+        std::printf("%s has not started in run %lld (pending): no logs yet\n", name.c_str(), static_cast<long long>(run));
       return 0;
     }
     std::printf("%s did not run in run %lld (%s%s%s): no logs\n", name.c_str(), static_cast<long long>(run),

@@ -510,13 +510,15 @@ int CmdRun(const std::vector<std::string>& args, const char* argv0) {
   if (is_flow && !ra.resume)
     compile = std::async(std::launch::async, [&] { return CompileFlowFile(input, ra, {}, argv0); });
   std::unique_ptr<RunStore> store;
-  if (!ra.dry_run || llvm::sys::fs::exists(flow_dir + "/runs.db")) {
+  bool no_history = ra.dry_run && !llvm::sys::fs::exists(flow_dir + "/runs.db");
+  if (!no_history) {
     // A dry run writes nothing: it reads the store as it is (no schema
     // update either) and keeps the file hashes it computes to itself.
-    store = RunStore::Open(flow_dir + "/runs.db", !ra.dry_run, error);
-    if (!store) return Error(error);
-    store->SetMemoOnly(ra.dry_run);
-  } else {
+    store = RunStore::Open(flow_dir + "/runs.db", !ra.dry_run, error, &no_history);
+    if (store) store->SetMemoOnly(ra.dry_run);
+    else if (!no_history) return Error(error);
+  }
+  if (no_history) {
     store = RunStore::Open(":memory:", true, error);  // a dry run with no history: nothing is cached
     if (!store) return Error(error);
   }

@@ -351,6 +351,7 @@ AttemptRow Engine::AttemptOf(uint32_t id, const Completion* c, const char* statu
     a.user_s = c->usage.user_s;
     a.sys_s = c->usage.sys_s;
     a.max_rss_bytes = c->usage.max_rss_bytes;
+    a.max_rss_exact = c->usage.max_rss_exact;
   }
   a.stdout_path = it.stdout_path;
   a.stderr_path = it.stderr_path;

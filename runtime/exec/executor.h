@@ -44,6 +44,11 @@ struct LaunchSpec {
 struct Usage {
   double wall_s = 0, user_s = 0, sys_s = 0;
   int64_t max_rss_bytes = 0;
+  // False when max_rss_bytes may not be the command's own peak but more:
+  // a child shares its parent's memory until its exec, and the kernel
+  // counts that in the child's peak, so a peak no larger than the
+  // executor's own is only an upper bound of the command's.
+  bool max_rss_exact = true;
 };
 
 struct Completion {

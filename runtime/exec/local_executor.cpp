@@ -308,6 +308,13 @@ void LocalExecutor::Reap(std::vector<Completion>& out) {
     c.usage.user_s = static_cast<double>(ru.ru_utime.tv_sec) + ru.ru_utime.tv_usec / 1e6;
     c.usage.sys_s = static_cast<double>(ru.ru_stime.tv_sec) + ru.ru_stime.tv_usec / 1e6;
     c.usage.max_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
+    // Until its exec the child ran in flow's memory (clone with CLONE_VM,
+    // as posix_spawn's vfork does), and the kernel counts flow's peak so
+    // far in the child's: a peak above flow's own is the command's, one at
+    // or below it may be flow's (RUSAGE_THREAD: the process's peak, without
+    // summing the times of every thread).
+    struct rusage self = {};
+    c.usage.max_rss_exact = getrusage(RUSAGE_THREAD, &self) == 0 && ru.ru_maxrss > self.ru_maxrss;
     if (WIFEXITED(status)) {
       c.kind = Completion::Exited;
       c.exit_code = WEXITSTATUS(status);

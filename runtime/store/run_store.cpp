@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "store/run_store.h"
 
+#include "fmt/format.h"
 #include "llvm/Support/JSON.h"
 #include "plan/json_parse.h"
 #include "util/hex.h"
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS attempts(
   run_id INTEGER NOT NULL, instance TEXT NOT NULL, stage TEXT NOT NULL, attempt INTEGER NOT NULL,
   status TEXT NOT NULL, exit_code INTEGER, signal INTEGER, started_at REAL, ended_at REAL,
   wall_s REAL, user_s REAL, sys_s REAL, cpu_s REAL, max_rss_bytes INTEGER,
-  stdout_path TEXT, stderr_path TEXT, error TEXT, command TEXT,
+  stdout_path TEXT, stderr_path TEXT, error TEXT, command TEXT, max_rss_exact INTEGER,
   PRIMARY KEY(run_id, instance, attempt));
 -- An index no query used, which cost each attempt's row a third b-tree
 -- insert: gone from stores made before.
@@ -59,9 +60,9 @@ CREATE TABLE IF NOT EXISTS file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtim
 struct RunStore::Statements {
   explicit Statements(Db& db)
       : put_instance(db,
-                     // Every instance's row is written when the run starts (pending) and again as it
-                     // changes: updated in place, where OR REPLACE deleted the row and its index
-                     // entry and inserted both again.
+                     // An instance's row is written when it is first decided (ready, skipped,
+                     // cached, ...) and again as it changes: updated in place, where OR REPLACE
+                     // deleted the row and its index entry and inserted both again.
                      "INSERT INTO instances(run_id, name, stage, status, reason, cache_key, priority_s, "
                      "estimate_ms, resources, outputs, key_parts, ready_at, started_at, ended_at, attempts) "
                      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, name) DO UPDATE SET "
@@ -70,10 +71,6 @@ struct RunStore::Statements {
                      "estimate_ms = excluded.estimate_ms, resources = excluded.resources, "
                      "outputs = excluded.outputs, key_parts = excluded.key_parts, ready_at = excluded.ready_at, "
                      "started_at = excluded.started_at, ended_at = excluded.ended_at, attempts = excluded.attempts"),
-        add_attempt(db,
-                    "INSERT OR REPLACE INTO attempts(run_id, instance, stage, attempt, status, exit_code, signal, "
-                    "started_at, ended_at, wall_s, user_s, sys_s, cpu_s, max_rss_bytes, stdout_path, stderr_path, "
-                    "error, command) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
         add_event(db, "INSERT INTO events(run_id, t, instance, event, detail) VALUES(?,?,?,?,?)"),
         find_cache(db, "SELECT key, instance, stage, run_id, out_dir, outputs, key_parts FROM cache WHERE key = ?"),
         put_cache(db,
@@ -83,7 +80,10 @@ struct RunStore::Statements {
         find_hash(db, "SELECT size, mtime_ns, inode, hash FROM file_hashes WHERE path = ?"),
         put_hash(db, "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, hash) VALUES(?,?,?,?,?)"),
         drop_hash(db, "DELETE FROM file_hashes WHERE path = ?") {}
-  Stmt put_instance, add_attempt, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash, drop_hash;
+  Stmt put_instance, add_event, find_cache, put_cache, drop_cache, find_hash, put_hash, drop_hash;
+  // Made when first used: it names a column that came later, which a store
+  // only read (opened without create) may lack.
+  std::optional<Stmt> add_attempt;
 };
 
 RunStore::RunStore(const std::string& path, bool create) : db_(path, create), path_(path) {
@@ -225,7 +225,8 @@ void RunStore::WriterLoop() {
   }
 }
 
-std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, std::string& error) {
+std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, std::string& error, bool* empty) {
+  if (empty) *empty = false;
   std::unique_ptr<RunStore> s(new RunStore(path, create));
   if (!s->db_.ok()) {
     error = "cannot open the run store " + path + ": " + s->db_.error();
@@ -234,9 +235,11 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
   // WAL: readers never block the writer; NORMAL sync: a commit survives a
   // crash of flow (not necessarily a power cut), without an fsync each.
   // journal_size_limit: the log's file is cut back to 4 MB when a
-  // checkpoint lets it start over (it is kept between runs).
-  s->db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; "
-              "PRAGMA journal_size_limit=4194304;");
+  // checkpoint lets it start over (it is kept between runs). The switch to
+  // WAL is written into the file: only a flow that creates or updates the
+  // store makes it (its readers find the mode in the file).
+  s->db_.Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA journal_size_limit=4194304;");
+  if (create) s->db_.Exec("PRAGMA journal_mode=WAL;");
   // What to do about a store that cannot be used: it depends on why.
   auto advice = [&](const std::string& why) {
     if (why.find("locked") != std::string::npos || why.find("busy") != std::string::npos)
@@ -247,6 +250,15 @@ std::unique_ptr<RunStore> RunStore::Open(const std::string& path, bool create, s
   };
   if (create && !s->CreateSchema()) {
     error = "cannot set up the run store " + path + ": " + s->db_.error() + advice(s->db_.error());
+    return nullptr;
+  }
+  if (!create && !s->HasColumn("runs", "id")) {
+    if (!s->db_.ok()) {
+      error = "cannot read the run store " + path + ": " + s->db_.error() + advice(s->db_.error());
+      return nullptr;
+    }
+    if (empty) *empty = true;
+    error = "no runs here: " + path + " holds none yet (it has no tables: a first `flow run` stopped before making them, or an empty file)";
     return nullptr;
   }
   // A store whose tables lack columns (altered by hand or by another program)
@@ -285,7 +297,7 @@ std::string RunStore::MissingColumns() {
   // Columns that came later are added when flow opens the store to run
   // (CreateSchema); until then their readers do without them.
   static const std::set<std::pair<std::string, std::string>> kAddedLater = {
-      {"run_params", "given"}, {"run_plans", "run_id"}, {"run_plans", "instances"}};
+      {"run_params", "given"}, {"attempts", "max_rss_exact"}, {"run_plans", "run_id"}, {"run_plans", "instances"}};
   std::string missing;
   for (const auto& tc : expected)
     if (!have.count(tc) && !kAddedLater.count(tc)) missing += (missing.empty() ? "" : ", ") + tc.first + "." + tc.second;
@@ -294,17 +306,22 @@ std::string RunStore::MissingColumns() {
 
 bool RunStore::CreateSchema() {
   if (!db_.Exec(kSchema)) return false;
-  // run_params.given came later: a store made before it gets the column,
-  // NULL (not known) in its earlier rows.
-  bool has_given = false;
-  {
-    Stmt s(db_, "SELECT name FROM pragma_table_info('run_params')");
-    while (s.Step()) has_given = has_given || s.Text(0) == "given";
-  }
-  if (has_given || db_.Exec("ALTER TABLE run_params ADD COLUMN given INTEGER")) return true;
-  // Another flow opening the same old store may have added it first.
-  Stmt s(db_, "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given'");
+  // Columns that came later: a store made before them gets them, NULL (not
+  // known) in its earlier rows.
+  return AddColumn("run_params", "given", "INTEGER") && AddColumn("attempts", "max_rss_exact", "INTEGER");
+}
+
+bool RunStore::HasColumn(const char* table, const char* column) {
+  Stmt s(db_, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?");
+  s.Bind(1, table).Bind(2, column);
   return s.Step() && s.Int(0) == 1;
+}
+
+bool RunStore::AddColumn(const char* table, const char* column, const char* type) {
+  if (HasColumn(table, column) || db_.Exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, type).c_str()))
+    return true;
+  // Another flow opening the same old store may have added it first.
+  return HasColumn(table, column);
 }
 
 void RunStore::Begin() {
@@ -410,11 +427,17 @@ void RunStore::InsertRunPlan(int64_t run, const std::string& instances_json) {
 void RunStore::AddAttempt(int64_t run, AttemptRow r) {
   if (background_) return QueueInPlace<AttemptOp>(run, std::move(r));
   Write();
-  Stmt& s = st_->add_attempt;
+  if (!st_->add_attempt)
+    st_->add_attempt.emplace(db_,
+                             "INSERT OR REPLACE INTO attempts(run_id, instance, stage, attempt, status, exit_code, "
+                             "signal, started_at, ended_at, wall_s, user_s, sys_s, cpu_s, max_rss_bytes, stdout_path, "
+                             "stderr_path, error, command, max_rss_exact) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt& s = *st_->add_attempt;
   s.Bind(1, run).BindKept(2, r.instance).BindKept(3, r.stage).Bind(4, r.attempt).BindKept(5, r.status);
   s.Bind(6, r.exit_code).Bind(7, r.signal).Bind(8, r.started_at).Bind(9, r.ended_at).Bind(10, r.wall_s);
   s.Bind(11, r.user_s).Bind(12, r.sys_s).Bind(13, r.user_s + r.sys_s).Bind(14, r.max_rss_bytes);
   s.BindKept(15, r.stdout_path).BindKept(16, r.stderr_path).BindKept(17, r.error).BindKept(18, r.command);
+  s.Bind(19, r.max_rss_exact ? std::optional<int64_t>(*r.max_rss_exact) : std::nullopt);
   s.Run();
 }
 
@@ -645,12 +668,7 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
   };
   // A store of a flow from before the column, read without being opened to
   // run (a dry run), has no `given` at all: all of them are NULL then.
-  bool has_given = false;
-  {
-    Stmt c(db_, "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given'");
-    has_given = c.Step() && c.Int(0) == 1;
-  }
-  Stmt s(db_, has_given ? "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) "
+  Stmt s(db_, HasColumn("run_params", "given") ? "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) "
                           "ORDER BY name"
                         : "SELECT name, value, NULL FROM run_params WHERE run_id = ? ORDER BY name");
   s.Bind(1, run);
@@ -684,6 +702,30 @@ std::vector<std::pair<std::string, std::string>> RunStore::PlannedInstances(int6
   return out;
 }
 
+namespace {
+
+// One read transaction around reads that must agree with each other: an
+// instance's row, the run's plan and the run's status, read one after the
+// other while the run ends, showed an instance that had just run as never
+// run ("the run ended before it started"). Inside a transaction already
+// open (the run's own, writing), its reads agree anyway.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Db& db) : db_(sqlite3_get_autocommit(db.raw()) ? &db : nullptr) {
+    if (db_ && !db_->Exec("BEGIN")) db_ = nullptr;
+  }
+  ~ReadSnapshot() {
+    if (db_) db_->Exec("COMMIT");
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  Db* db_;
+};
+
+}  // namespace
+
 // An instance of a run's plan without a row of its own: it has not started
 // (PutRunPlan). Pending while the run runs; of a run that ended without
 // giving it a row (marked interrupted by a flow from before run_plans),
@@ -702,6 +744,7 @@ InstanceRow RunStore::NotStarted(int64_t run, const std::string& name, const std
 }
 
 std::vector<InstanceRow> RunStore::Instances(int64_t run) {
+  ReadSnapshot snapshot(db_);
   Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? ORDER BY COALESCE(started_at, ready_at, 1e300), name")
                   .c_str());
   s.Bind(1, run);
@@ -732,6 +775,7 @@ std::vector<InstanceRow> RunStore::Instances(int64_t run) {
 }
 
 std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string& name) {
+  ReadSnapshot snapshot(db_);
   {
     Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? AND name = ?").c_str());
     s.Bind(1, run).Bind(2, name);
@@ -743,10 +787,13 @@ std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string&
 }
 
 std::vector<AttemptRow> RunStore::Attempts(int64_t run, const std::string& instance) {
-  Stmt s(db_,
-         "SELECT instance, stage, attempt, status, exit_code, signal, started_at, ended_at, wall_s, user_s, sys_s, "
-         "max_rss_bytes, stdout_path, stderr_path, error, command FROM attempts WHERE run_id = ? AND instance = ? "
-         "ORDER BY attempt");
+  // A store from before max_rss_exact, read without being opened to run
+  // (`flow logs`), has no such column: not known then.
+  Stmt s(db_, fmt::format("SELECT instance, stage, attempt, status, exit_code, signal, started_at, ended_at, wall_s, "
+                          "user_s, sys_s, max_rss_bytes, stdout_path, stderr_path, error, command, {} FROM attempts "
+                          "WHERE run_id = ? AND instance = ? ORDER BY attempt",
+                          HasColumn("attempts", "max_rss_exact") ? "max_rss_exact" : "NULL")
+                  .c_str());
   s.Bind(1, run).Bind(2, instance);
   std::vector<AttemptRow> out;
   while (s.Step()) {
@@ -767,6 +814,7 @@ std::vector<AttemptRow> RunStore::Attempts(int64_t run, const std::string& insta
     a.stderr_path = s.Text(13);
     a.error = s.Text(14);
     a.command = s.Text(15);
+    if (!s.IsNull(16)) a.max_rss_exact = s.Int(16) != 0;
     out.push_back(std::move(a));
   }
   return out;

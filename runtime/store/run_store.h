@@ -58,6 +58,10 @@ struct AttemptRow {
   std::optional<int64_t> exit_code, signal;
   double started_at = 0, ended_at = 0, wall_s = 0, user_s = 0, sys_s = 0;
   int64_t max_rss_bytes = 0;
+  // Whether max_rss_bytes is the command's own peak (true) or an upper
+  // bound of it (false: see Usage::max_rss_exact); not known (NULL) in
+  // rows written before the column.
+  std::optional<bool> max_rss_exact;
   std::string stdout_path, stderr_path, error, command;
 };
 
@@ -77,8 +81,11 @@ struct FileHashRow {
 class RunStore {
  public:
   /// Opens `.flow/runs.db` at `path`, creating it and its tables when
-  /// `create`. Returns nullptr with `error` set on failure.
-  static std::unique_ptr<RunStore> Open(const std::string& path, bool create, std::string& error);
+  /// `create`. Returns nullptr with `error` set on failure. Without
+  /// `create` it writes nothing (not even the switch to WAL), and a store
+  /// with no tables yet (an empty file) is a failure that sets `*empty`.
+  static std::unique_ptr<RunStore> Open(const std::string& path, bool create, std::string& error,
+                                        bool* empty = nullptr);
   ~RunStore();
 
   const std::string& error() const { return db_.error(); }
@@ -180,6 +187,10 @@ class RunStore {
  private:
   explicit RunStore(const std::string& path, bool create);
   bool CreateSchema();
+  bool HasColumn(const char* table, const char* column);
+  /// Adds a column that came later to a store made before it (true when
+  /// the store has it now).
+  bool AddColumn(const char* table, const char* column, const char* type);
   /// The columns of the schema the store lacks, as "table.column, ...".
   std::string MissingColumns();
   Db db_;

@@ -697,6 +697,38 @@ TEST_F(RunE2E, DryRunLeavesAnExistingStoreAsItIs) {
   EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "1");
 }
 
+// Nor a store in another journal mode (left so by another tool): it stays
+// in it. An empty runs.db (a first run stopped before it made the tables)
+// is no history: the dry run works, and leaves it empty.
+TEST_F(RunE2E, DryRunWritesNothingToAStoreInAnotherModeOrAnEmptyOne) {
+  fs::path file = work_ / "up.flow";
+  WriteFile(file, "stage up(x: file) -> (y: file) {\n  run \"tr a-z A-Z < {x} > {y}\"\n}\n"
+                  "pipeline main {\n  up(x: \"in.txt\")\n}\n");
+  WriteFile(work_ / "in.txt", "hello\n");
+  Result real = Flow({"run", file.string()});
+  ASSERT_EQ(real.code, 0) << real.Describe();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  std::string before = ReadFile(Db());
+  Result dry = Flow({"run", file.string(), "--dry-run"});
+  EXPECT_EQ(dry.code, 0) << dry.Describe();
+  EXPECT_THAT(dry.err, HasSubstr("0 would run, 1 cached")) << dry.Describe();
+  EXPECT_TRUE(ReadFile(Db()) == before) << "a dry run changed runs.db";
+  EXPECT_FALSE(fs::exists(Db().string() + "-wal"));
+
+  fs::remove(Db());
+  WriteFile(Db(), "");
+  Result empty = Flow({"run", file.string(), "--dry-run"});
+  EXPECT_EQ(empty.code, 0) << empty.Describe();
+  EXPECT_THAT(empty.err, HasSubstr("1 would run, 0 cached")) << empty.Describe();
+  EXPECT_EQ(fs::file_size(Db()), 0u);
+  Result status = Flow({"status"});
+  EXPECT_EQ(status.code, 1) << status.Describe();
+  EXPECT_THAT(status.err, HasSubstr("holds none yet")) << status.Describe();
+}
+
 TEST_F(RunE2E, PlanFileRunsAndRefusesToChangeAStructuralParam) {
   fs::path file = Use("fanout.flow");
   fs::path plan = work_ / "fanout.plan";

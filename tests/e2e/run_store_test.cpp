@@ -184,6 +184,9 @@ TEST_F(RunE2E, InstancesNotStartedArePendingAndNotRunOnceTheirFlowDied) {
   Result why_gone = Flow({"why", "copy"}, {}, 10);
   EXPECT_THAT(why_gone.out, HasSubstr("copy did not finish in run 1 (it was pending, but its flow process"))
       << why_gone.Describe();
+  Result logs_gone = Flow({"logs", std::to_string(run), "copy"}, {}, 10);
+  EXPECT_THAT(logs_gone.out, HasSubstr("copy did not start in run 1: no logs (it was pending, but its flow process"))
+      << logs_gone.Describe();
   // The next run in the folder finds it.
   fs::path other = Use("fanout.flow");
   Result next = Flow({"run", other.string()});

@@ -8,6 +8,8 @@
 // The two ways of starting a job are tested in local_executor_spawn_test.cpp.
 #include "local_executor_fixture.h"
 
+#include <sys/resource.h>
+
 namespace flow::rt::executor_test {
 namespace {
 
@@ -468,10 +470,19 @@ TEST_F(LocalExecutorTest, UsageMeasuresPeakMemoryOfEachJob) {
   EXPECT_EQ(big.exit_code, 0);
   EXPECT_GT(big.usage.max_rss_bytes, 40 * 1000 * 1000);
   EXPECT_LT(big.usage.max_rss_bytes, 200 * 1000 * 1000);
+  // More than this test's own peak: the command's.
+  struct rusage self = {};
+  ASSERT_EQ(getrusage(RUSAGE_SELF, &self), 0);
+  ASSERT_LT(self.ru_maxrss * 1024, 40 * 1000 * 1000) << "this test's process is too large to tell";
+  EXPECT_TRUE(big.usage.max_rss_exact);
   // Measured per job, not the largest child so far.
   Completion small = RunOne(Spec({"true"}));
   EXPECT_GT(small.usage.max_rss_bytes, 0);
   EXPECT_LT(small.usage.max_rss_bytes, 20 * 1000 * 1000);
+  // `true` uses less than the memory it shared with this process until its
+  // exec, which the kernel counts in its peak: an upper bound only.
+  EXPECT_FALSE(small.usage.max_rss_exact);
+  EXPECT_GE(small.usage.max_rss_bytes, self.ru_maxrss * 1024 / 2);
 }
 
 TEST_F(LocalExecutorTest, SilentCommandsNeedNoLogFiles) {

@@ -224,8 +224,9 @@ TEST_F(StoreTest, AStoreLackingAColumnIsRefusedWithWhatToDo) {
 }
 
 TEST_F(StoreTest, AStoreFromBeforeAColumnCameIsReadAsItIs) {
-  // run_params.given came later: reading an older store (flow status) does
-  // not need it, and opening it to run adds it.
+  // run_params.given and attempts.max_rss_exact came later: reading an
+  // older store (flow status, flow logs) does not need them and leaves it
+  // as it is, and opening it to run adds them.
   store_.reset();
   fs::remove(path_);
   sqlite3* db = nullptr;
@@ -235,11 +236,74 @@ TEST_F(StoreTest, AStoreFromBeforeAColumnCameIsReadAsItIs) {
     auto fresh = RunStore::Open(path_, true, error);  // every table, as now
     ASSERT_TRUE(fresh) << error;
   }
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE run_params DROP COLUMN given;", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE run_params DROP COLUMN given; ALTER TABLE attempts DROP COLUMN max_rss_exact;"
+                         "INSERT INTO runs(id, status, started_at) VALUES(1, 'succeeded', 0);"
+                         "INSERT INTO attempts(run_id, instance, stage, attempt, status, max_rss_bytes) "
+                         "VALUES(1, 'a', 's', 1, 'succeeded', 4096);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
+  const std::string columns =
+      "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given' UNION ALL "
+      "SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'max_rss_exact'";
   std::string error;
-  EXPECT_TRUE(RunStore::Open(path_, false, error)) << error;
-  EXPECT_TRUE(RunStore::Open(path_, true, error)) << error;
+  {
+    auto reader = RunStore::Open(path_, false, error);
+    ASSERT_TRUE(reader) << error;
+    auto attempts = reader->Attempts(1, "a");
+    ASSERT_EQ(attempts.size(), 1u) << reader->error();
+    EXPECT_EQ(attempts[0].max_rss_bytes, 4096);
+    EXPECT_FALSE(attempts[0].max_rss_exact.has_value());
+    EXPECT_TRUE(reader->GivenParams(1).empty());
+    EXPECT_TRUE(reader->error().empty()) << reader->error();
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'max_rss_exact'"), "0")
+      << "a reader changed the store";
+  store_ = RunStore::Open(path_, true, error);
+  ASSERT_TRUE(store_) << error;
+  EXPECT_EQ(Query("SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'max_rss_exact'"), "1");
+  EXPECT_EQ(Query("SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given'"), "1");
+  EXPECT_FALSE(store_->Attempts(1, "a")[0].max_rss_exact.has_value()) << "its earlier rows: not known";
+}
+
+// Opened without create (a dry run, flow status), a store is only read:
+// one in another journal mode stays in it, and an empty file (a first run
+// stopped before it made the tables) is no store yet, said as such.
+TEST_F(StoreTest, OpeningWithoutCreateWritesNothing) {
+  int64_t run = store_->NewRun(Run());
+  store_->FinishRun(run, "succeeded", "{}");
+  store_.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::string error;
+  bool empty = true;
+  {
+    auto reader = RunStore::Open(path_, false, error, &empty);
+    ASSERT_TRUE(reader) << error;
+    EXPECT_FALSE(empty);
+    EXPECT_EQ(reader->LatestRun(), run);
+  }
+  EXPECT_EQ(Query("PRAGMA journal_mode"), "delete");
+  EXPECT_FALSE(fs::exists(path_ + "-wal"));
+
+  std::string blank = dir_ + "/blank.db";
+  std::ofstream{blank};
+  EXPECT_FALSE(RunStore::Open(blank, false, error, &empty));
+  EXPECT_TRUE(empty);
+  EXPECT_THAT(error, HasSubstr("no runs here: " + blank + " holds none yet"));
+  EXPECT_EQ(fs::file_size(blank), 0u);
+  // A file that is no database is not an empty store.
+  std::ofstream(dir_ + "/junk.db") << std::string(4096, 'x');
+  EXPECT_FALSE(RunStore::Open(dir_ + "/junk.db", false, error, &empty));
+  EXPECT_FALSE(empty);
+  EXPECT_THAT(error, HasSubstr("file is not a database"));
+  // Opened to run, the empty file becomes a store.
+  EXPECT_TRUE(RunStore::Open(blank, true, error)) << error;
 }
 
 // attempts_stage, an index of earlier stores that no query used, cost each
@@ -482,15 +546,18 @@ TEST_F(StoreTest, AttemptsRoundTrip) {
   a.stderr_path = ".flow/logs/1/fit.2.err";
   a.error = "timed out after 2s";
   a.command = "python fit.py";
+  a.max_rss_exact = true;
   store_->AddAttempt(run, a);
   AttemptRow first = a;
   first.attempt = 1;
   first.status = "failed";
   first.signal.reset();
   first.exit_code = 3;
+  first.max_rss_exact = false;
   store_->AddAttempt(run, first);
   AttemptRow other = first;
   other.instance = "other";
+  other.max_rss_exact.reset();
   store_->AddAttempt(run, other);
 
   auto rows = store_->Attempts(run, "fit");
@@ -499,6 +566,7 @@ TEST_F(StoreTest, AttemptsRoundTrip) {
   EXPECT_EQ(rows[0].status, "failed");
   EXPECT_EQ(rows[0].exit_code, 3);
   EXPECT_FALSE(rows[0].signal.has_value());
+  EXPECT_EQ(rows[0].max_rss_exact, false);
   const AttemptRow& b = rows[1];
   EXPECT_EQ(b.attempt, 2);
   EXPECT_EQ(b.instance, "fit");
@@ -512,6 +580,7 @@ TEST_F(StoreTest, AttemptsRoundTrip) {
   EXPECT_DOUBLE_EQ(b.user_s, 1.25);
   EXPECT_DOUBLE_EQ(b.sys_s, 0.5);
   EXPECT_EQ(b.max_rss_bytes, int64_t{5} << 32);
+  EXPECT_EQ(b.max_rss_exact, true);
   EXPECT_EQ(b.stdout_path, ".flow/logs/1/fit.2.out");
   EXPECT_EQ(b.stderr_path, ".flow/logs/1/fit.2.err");
   EXPECT_EQ(b.error, "timed out after 2s");
@@ -519,6 +588,10 @@ TEST_F(StoreTest, AttemptsRoundTrip) {
   // cpu_s is user + sys, for other readers.
   EXPECT_EQ(Query("SELECT cpu_s FROM attempts WHERE instance='fit' AND attempt=2"), "1.75");
   EXPECT_TRUE(store_->Attempts(run, "nope").empty());
+  // Not known: NULL, read back as not known.
+  EXPECT_EQ(Query("SELECT quote(max_rss_exact) FROM attempts WHERE instance='other'"), "NULL");
+  ASSERT_EQ(store_->Attempts(run, "other").size(), 1u);
+  EXPECT_FALSE(store_->Attempts(run, "other")[0].max_rss_exact.has_value());
 }
 
 TEST_F(StoreTest, Events) {
@@ -689,6 +762,67 @@ TEST_F(StoreTest, ReaderIsNotBlockedByAnOpenWriteTransaction) {
   store_->Commit();
   EXPECT_EQ(late_reader->Instances(run).size(), 2u);
   EXPECT_EQ(early_reader->GetRun(run)->status, "succeeded");
+  EXPECT_TRUE(store_->error().empty()) << store_->error();
+}
+
+// A reader's view of a run's instances is of one moment: their rows, the
+// run's plan and the run's status read apart, a run that ended (every
+// instance's row and its end in one commit) between the first read and the
+// last showed its instances as never run ("the run ended before it
+// started") though each had its row.
+TEST_F(StoreTest, AReaderSeesARunsInstancesAsOfOneMoment) {
+  constexpr int kInstances = 3000, kRuns = 40;
+  std::string plan = "[";
+  for (int i = 0; i < kInstances; ++i) plan += (i ? ",[\"i" : "[\"i") + std::to_string(i) + "\",\"s\"]";
+  plan += "]";
+  std::atomic<bool> done{false};
+  std::string writer_error;
+  std::thread writer([&] {
+    std::string error;
+    auto w = RunStore::Open(path_, true, error);
+    if (!w) {
+      writer_error = error;
+      done = true;
+      return;
+    }
+    for (int r = 0; r < kRuns; ++r) {
+      w->Begin();
+      int64_t run = w->NewRun(Run());
+      w->PutRunPlan(run, plan);
+      w->Commit();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      w->Begin();
+      for (int i = 0; i < kInstances; ++i) w->PutInstance(run, Instance("i" + std::to_string(i), "succeeded"));
+      w->FinishRun(run, "succeeded", "{}");
+      w->Commit();
+    }
+    writer_error = w->error();
+    done = true;
+  });
+  int reads = 0, wrong = 0;
+  std::string example;
+  while (!done) {
+    auto run = store_->LatestRun();
+    if (!run) continue;
+    auto rows = store_->Instances(*run);
+    ++reads;
+    size_t succeeded = 0, pending = 0;
+    for (const auto& r : rows) {
+      succeeded += r.status == "succeeded";
+      pending += r.status == "pending";
+    }
+    // All pending (before the end) or all succeeded (after it), nothing else.
+    if (rows.size() != size_t{kInstances} || (succeeded != rows.size() && pending != rows.size())) {
+      if (!wrong++)
+        example = "run " + std::to_string(*run) + ": " + std::to_string(rows.size()) + " rows, " +
+                  std::to_string(succeeded) + " succeeded, " + std::to_string(pending) + " pending, first " +
+                  (rows.empty() ? "-" : rows[0].status + " (" + rows[0].reason + ")");
+    }
+  }
+  writer.join();
+  ASSERT_TRUE(writer_error.empty()) << writer_error;
+  EXPECT_EQ(wrong, 0) << wrong << " of " << reads << " reads mixed two moments, e.g. " << example;
+  EXPECT_GT(reads, kRuns / 4) << "the reader hardly read while the runs ended";
   EXPECT_TRUE(store_->error().empty()) << store_->error();
 }
 
