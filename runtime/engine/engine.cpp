@@ -662,6 +662,7 @@ RunSummary Engine::Run() {
     if (opt_.on_started) opt_.on_started(run_);
   }
   sum.run_id = run_;
+  recover_ = store_.AnyRunCutShort(run_);
   ProgressMode mode = opt_.progress;
   if (opt_.dry_run) mode = ProgressMode::Plain;
   progress_ = MakeProgress(mode, opt_.dry_run);
@@ -708,8 +709,8 @@ RunSummary Engine::Run() {
   // State changes go to the run store in groups (CommitDue: 100 ms; its
   // writer commits them then, or, while instances change by the thousand a
   // second, up to a second later), and always before the loop waits with
-  // nothing due. A crash loses at most those records, never an output: an
-  // output folder without its record is made again by the next run.
+  // nothing due. A crash loses at most those records, never an output: the
+  // next run reuses outputs committed without their record (RecoverCommitted).
   auto commit = [&] {
     if (opt_.dry_run) return;
     FlushRecords();

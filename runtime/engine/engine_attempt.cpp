@@ -248,6 +248,33 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
   return error.empty();
 }
 
+// The value of output `f` (of a type other than file and dir) from the
+// JSON in `path`, checked against its type.
+bool Engine::ReadValueOutput(const plan::Field& f, const std::string& path, json::Value& value, std::string& error) {
+  auto buf = llvm::MemoryBuffer::getFile(Abs(path));
+  if (!buf) {
+    error = fmt::format("output '{}': cannot read {}: {}", f.name, path, buf.getError().message());
+    return false;
+  }
+  llvm::StringRef text = (*buf)->getBuffer().trim();
+  auto parsed = plan::ParseJson(text, plan::kMaxValueJsonDepth);
+  if (!parsed) {
+    std::string why = llvm::toString(parsed.takeError());
+    error = fmt::format("output '{}': expected {}, found text that is not JSON: {} ({})", f.name, f.type.Spell(),
+                        text.size() > 40 ? text.substr(0, 37).str() + "..." : text.str(), why);
+    return false;
+  }
+  std::string type_error;
+  value = std::move(*parsed);
+  json::Value shown = value;
+  if (!CheckValue(plan_, f.type, value, type_error)) {
+    error = fmt::format("output '{}': expected {}, found {}", f.name, f.type.Spell(), Brief(shown));
+    if (type_error.find("expected " + f.type.Spell() + ",") != 0) error += " (" + type_error + ")";
+    return false;
+  }
+  return true;
+}
+
 bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
@@ -274,28 +301,8 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
       error = fmt::format("output '{}': expected {} (as JSON in {}), found nothing", f.name, f.type.Spell(), tmp);
       return false;
     }
-    auto buf = llvm::MemoryBuffer::getFile(Abs(tmp));
-    if (!buf) {
-      error = fmt::format("output '{}': cannot read {}: {}", f.name, tmp, buf.getError().message());
-      return false;
-    }
-    llvm::StringRef text = (*buf)->getBuffer().trim();
-    auto parsed = plan::ParseJson(text, plan::kMaxValueJsonDepth);
-    if (!parsed) {
-      std::string why = llvm::toString(parsed.takeError());
-      error = fmt::format("output '{}': expected {}, found text that is not JSON: {} ({})", f.name, f.type.Spell(),
-                          text.size() > 40 ? text.substr(0, 37).str() + "..." : text.str(), why);
-      return false;
-    }
-    std::string type_error;
-    json::Value v = std::move(*parsed);
-    json::Value shown = v;
-    if (!CheckValue(plan_, f.type, v, type_error)) {
-      error = fmt::format("output '{}': expected {}, found {}", f.name, f.type.Spell(), Brief(shown));
-      if (type_error.find("expected " + f.type.Spell() + ",") != 0) error += " (" + type_error + ")";
-      return false;
-    }
-    if (!CommitPathsIn(id, f, v, error)) return false;
+    json::Value v = nullptr;
+    if (!ReadValueOutput(f, tmp, v, error) || !CommitPathsIn(id, f, v, error)) return false;
     outputs[f.name] = std::move(v);
   }
   // Commit: each output is renamed to its final name (rename(2) replaces

@@ -265,7 +265,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   if (!stage.cache) return std::nullopt;
   auto row = store_.FindCache(it.key);
-  if (!row) return std::nullopt;
+  if (!row) return recover_ ? RecoverCommitted(id) : std::nullopt;
   auto parsed = plan::ParseJson(row->outputs, plan::kMaxJsonDepth);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
@@ -285,6 +285,54 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   it.outputs = Fields::From(std::move(*parsed->getAsObject()));
   it.outputs_text = ToText(it.outputs);
   return fmt::format("from run {}", row->run_id);
+}
+
+// An instance whose outputs are all committed under their final names but
+// whose success no run recorded: a run was stopped (kill -9, a crash, a
+// full disk) between the commit, which renames the outputs only after the
+// attempt succeeded and they checked out, and the record, up to a commit
+// group (0.1-1 s) later. Its outputs are reused as a cached result's would
+// be, and recorded now; without this, a stage of hours that ended just
+// before the kill ran again. Not for an instance without outputs (nothing
+// shows that it ran), nor one whose value outputs hold paths (they named
+// the attempt's temporary folder, and which one is not known now).
+std::optional<std::string> Engine::RecoverCommitted(uint32_t id) {
+  Item& it = items_[id];
+  const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
+  if (stage.outputs.empty()) return std::nullopt;
+  Fields outputs;
+  for (const auto& f : stage.outputs) {
+    std::string final_path = it.dir + "." + f.name;
+    struct stat st;
+    if (stat(Abs(final_path).c_str(), &st) != 0) return std::nullopt;
+    if (f.type.kind == plan::Type::File || f.type.kind == plan::Type::Dir) {
+      bool dir = f.type.kind == plan::Type::Dir;
+      if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) return std::nullopt;
+      outputs[f.name] = final_path;
+      continue;
+    }
+    json::Value v = nullptr;
+    std::string error;
+    if (!ReadValueOutput(f, final_path, v, error)) return std::nullopt;
+    bool paths = false;
+    ForEachPath(plan_, f.type, v, [&](const std::string&, bool) { paths = true; });
+    if (paths) return std::nullopt;
+    outputs[f.name] = std::move(v);
+  }
+  it.outputs = std::move(outputs);
+  it.outputs_text = ToText(it.outputs);
+  if (!opt_.dry_run) {
+    CacheRow row;
+    row.key = it.key;
+    row.instance = it.name;
+    row.stage = stage.name;
+    row.run_id = run_;
+    row.out_dir = it.dir;
+    row.outputs = it.outputs_text;
+    row.key_parts = it.key_parts;
+    store_.PutCache(std::move(row));
+  }
+  return std::string("recovered: its outputs were committed by a run stopped before it recorded them");
 }
 
 // Why a dry run would run instance `id` instead of reusing an earlier

@@ -191,6 +191,8 @@ class Engine {
   plan::EvalEnv EnvFor(int32_t copy, const Fields* inputs = nullptr, const std::string* out_prefix = nullptr);
   bool ComputeKey(uint32_t id, std::string& error);
   std::optional<std::string> TryCache(uint32_t id);
+  std::optional<std::string> RecoverCommitted(uint32_t id);
+  bool ReadValueOutput(const plan::Field& f, const std::string& path, json::Value& value, std::string& error);
   std::vector<CommandPiece> Pieces(uint32_t id, const std::vector<plan::TemplatePart>& parts,
                                    const std::string& out_prefix, bool command, std::string& error);
   std::string ValueFile(uint32_t id, const json::Value& v, std::string& error);
@@ -237,6 +239,9 @@ class Engine {
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   bool store_failed_ = false;  // the run store could not be written: the run stops
+  // An earlier run was cut short (RunStore::AnyRunCutShort): an instance
+  // without a cache row may have committed outputs to reuse.
+  bool recover_ = false;
   std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists
   // Folders for the outputs of running attempts (.flow/tmp/SLOT), one per
   // attempt at a time: a command creating its outputs there never holds the

@@ -363,6 +363,12 @@ void RunStore::FinishRun(int64_t run, const std::string& status, const std::stri
   s.Run();
 }
 
+bool RunStore::AnyRunCutShort(int64_t run) {
+  Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM runs WHERE status IN ('interrupted', 'running') AND id != ?)");
+  s.Bind(1, run);
+  return s.Step() && s.Int(0) == 1;
+}
+
 int RunStore::MarkInterrupted() {
   std::vector<int64_t> ids;
   {

@@ -61,6 +61,15 @@ TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
     // Commands the killed flow had started finish on their own (0.1 s steps).
     SleepMs(300);
 
+    // What was committed (renamed to its final name) before the kill: its
+    // success may not be recorded yet, but it is done.
+    std::set<std::string> committed_at_kill;
+    if (fs::exists(dir / ".flow" / "out"))
+      for (auto it = fs::recursive_directory_iterator(dir / ".flow" / "out"); it != fs::recursive_directory_iterator();
+           ++it)
+        if (it->is_regular_file() && it->path().string().find(".tmp") == std::string::npos)
+          committed_at_kill.insert(fs::relative(it->path(), dir).string());
+
     int killed_run;
     std::set<std::string> succeeded_before;
     {
@@ -95,6 +104,13 @@ TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
     for (auto& [name, status] : statuses) EXPECT_THAT(status, AnyOf("succeeded", "cached")) << name;
     for (const auto& name : succeeded_before)
       EXPECT_EQ(statuses[name], "cached") << name << " had succeeded before the kill: --resume must reuse it";
+    // Nor does it run again what had committed its output, recorded or not.
+    for (auto& row : store.Query("SELECT name, outputs FROM instances WHERE run_id = ? AND status = 'succeeded'",
+                                 {std::to_string(resumed_run)})) {
+      std::string path = JsonStringField(row[1].value_or(""), "out");
+      EXPECT_FALSE(!path.empty() && committed_at_kill.count(path))
+          << row[0].value_or("") << " ran again, though its output " << path << " was committed before the kill";
+    }
 
     // Each instance's output, where the store says it is, holds exactly
     // what its command writes in full.
@@ -122,6 +138,80 @@ TEST_F(RunE2E, KillDashNineThenResumeFinishesWithCompleteOutputs) {
     EXPECT_GE(committed, 20) << "expected the 20 file outputs committed under .flow/out/";
   }
   EXPECT_GE(interrupted, 3) << "most kills should land while the run is going; the delays need adjusting";
+}
+
+// A run stopped between committing an instance's outputs (renamed to their
+// final names only after the attempt succeeded and they checked out) and
+// recording its success (up to a commit group later) left them in place:
+// the next run reuses them, once the store shows a run cut short. Here the
+// lost records are made by deleting them.
+TEST_F(RunE2E, OutputsCommittedButNotRecordedAreReusedAfterARunWasCutShort) {
+  fs::path file = work_ / "rec.flow";
+  WriteFile(file,
+            "record M { a: float, b: int }\n"
+            "stage f(i: int) -> (out: file, n: int, d: dir, m: M) {\n"
+            "  run \"echo f{i} >> ran.log; echo {i} > {out}; echo {i} > {n}; mkdir {d}; echo x > {d}/x; "
+            "echo '{{\\\"a\\\": 0.5, \\\"b\\\": {i}}}' > {m}\"\n"
+            "}\n"
+            "stage side(i: int) {\n  run \"echo side >> ran.log\"\n}\n"
+            "stage use(n: int, b: int) -> (o: file) {\n  run \"echo use >> ran.log; echo {n} {b} > {o}\"\n}\n"
+            "pipeline main {\n"
+            "  for i in range(3) {\n    let r = f(i: i)\n  }\n"
+            "  side(i: 1)\n"
+            "  use(n: r[2].n, b: r[2].m.b)\n"
+            "}\n");
+  Result first = Flow({"run", file.string()});
+  ASSERT_EQ(first.code, 0) << first.Describe();
+  CheckSummary(first, "succeeded", {.instances = 5, .ran = 5});
+  auto lose_records = [&](const char* status) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+    std::string sql = std::string("DELETE FROM cache; DELETE FROM instances; DELETE FROM attempts; "
+                                  "UPDATE runs SET status = '") + status + "';";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  lose_records("interrupted");
+  WriteFile(work_ / "ran.log", "");
+  Result second = Flow({"run", file.string()});
+  ASSERT_EQ(second.code, 0) << second.Describe();
+  // Only the stage without outputs runs again: nothing shows that it ran.
+  CheckSummary(second, "succeeded", {.instances = 5, .ran = 1, .cached = 4});
+  EXPECT_EQ(ReadFile(work_ / "ran.log"), "side\n");
+  int run = LatestRun(work_);
+  {
+    RunStore store(Db());
+    ASSERT_TRUE(store.ok()) << store.error();
+    EXPECT_EQ(store.Scalar("SELECT count(*) FROM instances WHERE run_id = ? AND status = 'cached' AND reason LIKE "
+                           "'recovered: %'",
+                           {std::to_string(run)}),
+              "4");
+    std::string outputs = store.Scalar("SELECT outputs FROM instances WHERE run_id = ? AND name = 'f[1]'",
+                                       {std::to_string(run)});
+    EXPECT_THAT(outputs, HasSubstr("\"n\":1")) << outputs;
+    EXPECT_THAT(outputs, HasSubstr("\"m\":{\"a\":0.5,\"b\":1}")) << outputs;
+    std::string out = JsonStringField(outputs, "out");
+    EXPECT_EQ(ReadFile(work_ / out), "1\n") << out;
+    EXPECT_EQ(ReadFile(work_ / (JsonStringField(outputs, "d") + "/x")), "x\n");
+    EXPECT_EQ(store.Scalar("SELECT count(*) FROM cache"), "5") << "the 4 recovered results are recorded (and side's)";
+  }
+  Result why = Flow({"why", "f[0]"});
+  EXPECT_THAT(why.out, HasSubstr("f[0] was reused in run 2 (recovered: its outputs were committed by a run stopped "
+                                 "before it recorded them)"))
+      << why.Describe();
+  // Recorded now: the next run reuses them as any cached result (and the
+  // stage without outputs, recorded by its run).
+  WriteFile(work_ / "ran.log", "");
+  Result third = Flow({"run", file.string()});
+  CheckSummary(third, "succeeded", {.instances = 5, .ran = 0, .cached = 5});
+  EXPECT_EQ(ReadFile(work_ / "ran.log"), "");
+  // A store where no run was cut short (moved aside and started anew, its
+  // cache emptied) reuses nothing it did not record.
+  lose_records("succeeded");
+  WriteFile(work_ / "ran.log", "");
+  Result fourth = Flow({"run", file.string()});
+  CheckSummary(fourth, "succeeded", {.instances = 5, .ran = 5});
+  EXPECT_THAT(ReadFile(work_ / "ran.log"), HasSubstr("use\n"));
 }
 
 // ---------------------------------------------------------------- injection
