@@ -326,18 +326,22 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   }
   it.outputs = std::move(outputs);
   it.outputs_text = ToText(it.outputs);
-  if (stage.cache) {
-    CacheRow row;
-    row.key = it.key;
-    row.instance = it.name;
-    row.stage = stage.name;
-    row.run_id = run_;
-    row.out_dir = it.dir;
-    row.outputs = it.outputs_text;
-    row.key_parts = it.key_parts;
-    store_.PutCache(std::move(row));
-  }
+  if (stage.cache) RecordCache(id);
   return true;
+}
+
+// Its committed result, for later runs to reuse.
+void Engine::RecordCache(uint32_t id) {
+  const Item& it = items_[id];
+  CacheRow row;
+  row.key = it.key;
+  row.instance = it.name;
+  row.stage = plan_.StageOf(InstanceOf(it)).name;
+  row.run_id = run_;
+  row.out_dir = it.dir;
+  row.outputs = it.outputs_text;
+  row.key_parts = it.key_parts;
+  store_.PutCache(std::move(row));
 }
 
 // The run-store row of the attempt that just ended; `c` is null when it

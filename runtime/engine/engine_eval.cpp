@@ -321,17 +321,7 @@ std::optional<std::string> Engine::RecoverCommitted(uint32_t id) {
   }
   it.outputs = std::move(outputs);
   it.outputs_text = ToText(it.outputs);
-  if (!opt_.dry_run) {
-    CacheRow row;
-    row.key = it.key;
-    row.instance = it.name;
-    row.stage = stage.name;
-    row.run_id = run_;
-    row.out_dir = it.dir;
-    row.outputs = it.outputs_text;
-    row.key_parts = it.key_parts;
-    store_.PutCache(std::move(row));
-  }
+  if (!opt_.dry_run) RecordCache(id);
   return std::string("recovered: its outputs were committed by a run stopped before it recorded them");
 }
 

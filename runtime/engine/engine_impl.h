@@ -175,6 +175,7 @@ class Engine {
   AttemptRow AttemptOf(uint32_t id, const Completion* c, const char* status) const;
   void AttemptFailed(uint32_t id, const std::string& error, const Completion* c);
   bool CommitOutputs(uint32_t id, std::string& error);
+  void RecordCache(uint32_t id);
   std::string WhyNotCached(uint32_t id);
   void CheckStore();
   bool CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error);

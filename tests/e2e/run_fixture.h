@@ -107,6 +107,15 @@ class RunE2E : public ::testing::Test {
 
   fs::path Db(const fs::path& dir = {}) const { return (dir.empty() ? work_ : dir) / ".flow" / "runs.db"; }
 
+  /// Runs `sql` on the run store of work_, as another program (or an
+  /// earlier flow) would have changed it.
+  void AlterStore(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db) << " in: " << sql;
+    sqlite3_close(db);
+  }
+
   /// Checks the summary line: its format, its status, the counts that add
   /// up, and the `expected` ones. Returns it (run -1 when it does not parse).
   Summary CheckSummary(const Result& r, const std::string& status, Counts expected) {

@@ -163,13 +163,9 @@ TEST_F(RunE2E, OutputsCommittedButNotRecordedAreReusedAfterARunWasCutShort) {
   Result first = Flow({"run", file.string()});
   ASSERT_EQ(first.code, 0) << first.Describe();
   CheckSummary(first, "succeeded", {.instances = 5, .ran = 5});
-  auto lose_records = [&](const char* status) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
-    std::string sql = std::string("DELETE FROM cache; DELETE FROM instances; DELETE FROM attempts; "
-                                  "UPDATE runs SET status = '") + status + "';";
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-    sqlite3_close(db);
+  auto lose_records = [&](const std::string& status) {
+    AlterStore("DELETE FROM cache; DELETE FROM instances; DELETE FROM attempts; UPDATE runs SET status = '" + status +
+               "';");
   };
   lose_records("interrupted");
   WriteFile(work_ / "ran.log", "");
@@ -756,25 +752,27 @@ TEST_F(RunE2E, DryRunPrintsThePlanAndStartsOrRecordsNothing) {
   EXPECT_EQ(store.Scalar("SELECT count(*) FROM runs"), "1");
 }
 
+// up.flow (one stage that upper-cases in.txt), run once: a store for a dry
+// run to read.
+class DryRunE2E : public RunE2E {
+ protected:
+  fs::path RanOnce() {
+    fs::path file = work_ / "up.flow";
+    WriteFile(file, "stage up(x: file) -> (y: file) {\n  run \"tr a-z A-Z < {x} > {y}\"\n}\n"
+                    "pipeline main {\n  up(x: \"in.txt\")\n}\n");
+    WriteFile(work_ / "in.txt", "hello\n");
+    Result real = Flow({"run", file.string()});
+    EXPECT_EQ(real.code, 0) << real.Describe();
+    return file;
+  }
+};
+
 // A dry run reads the store as it is: it neither updates the schema of a
 // store an earlier flow made nor writes the file hashes it computes.
-TEST_F(RunE2E, DryRunLeavesAnExistingStoreAsItIs) {
-  fs::path file = work_ / "up.flow";
-  WriteFile(file, "stage up(x: file) -> (y: file) {\n  run \"tr a-z A-Z < {x} > {y}\"\n}\n"
-                  "pipeline main {\n  up(x: \"in.txt\")\n}\n");
-  WriteFile(work_ / "in.txt", "hello\n");
-  Result real = Flow({"run", file.string()});
-  ASSERT_EQ(real.code, 0) << real.Describe();
+TEST_F(DryRunE2E, DryRunLeavesAnExistingStoreAsItIs) {
+  fs::path file = RanOnce();
   // As an earlier flow left it: its index, no run_plans, no hashes yet.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE INDEX attempts_stage ON attempts(stage, status); DROP TABLE run_plans; "
-                         "DELETE FROM file_hashes;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  AlterStore("CREATE INDEX attempts_stage ON attempts(stage, status); DROP TABLE run_plans; DELETE FROM file_hashes;");
   WriteFile(work_ / "in.txt", "hello, world\n");
   Result dry = Flow({"run", file.string(), "--dry-run"});
   EXPECT_EQ(dry.code, 0) << dry.Describe();
@@ -790,17 +788,9 @@ TEST_F(RunE2E, DryRunLeavesAnExistingStoreAsItIs) {
 // Nor a store in another journal mode (left so by another tool): it stays
 // in it. An empty runs.db (a first run stopped before it made the tables)
 // is no history: the dry run works, and leaves it empty.
-TEST_F(RunE2E, DryRunWritesNothingToAStoreInAnotherModeOrAnEmptyOne) {
-  fs::path file = work_ / "up.flow";
-  WriteFile(file, "stage up(x: file) -> (y: file) {\n  run \"tr a-z A-Z < {x} > {y}\"\n}\n"
-                  "pipeline main {\n  up(x: \"in.txt\")\n}\n");
-  WriteFile(work_ / "in.txt", "hello\n");
-  Result real = Flow({"run", file.string()});
-  ASSERT_EQ(real.code, 0) << real.Describe();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(Db().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-  sqlite3_close(db);
+TEST_F(DryRunE2E, DryRunWritesNothingToAStoreInAnotherModeOrAnEmptyOne) {
+  fs::path file = RanOnce();
+  AlterStore("PRAGMA journal_mode=DELETE;");
   std::string before = ReadFile(Db());
   Result dry = Flow({"run", file.string(), "--dry-run"});
   EXPECT_EQ(dry.code, 0) << dry.Describe();
