@@ -129,13 +129,22 @@ constexpr const char* kGoneNote =
     "its flow process (pid {}) is not running on this machine: it was stopped without recording the end "
     "(kill -9, a crash); the next `flow run` in this folder records it as interrupted";
 
+// The reads of a command as of one moment (RunStore::Snapshot), taken
+// before it prints: a command whose output waits on a pager would hold the
+// snapshot, and the run's write-ahead log could not start over meanwhile.
+template <typename Reads>
+auto ReadAtOnce(RunStore& store, Reads reads) {
+  RunStore::Snapshot snapshot(store);
+  return reads();
+}
+
 int Status(RunStore& store, int64_t run) {
-  auto r = store.GetRun(run);
+  auto [r, params, rows] =
+      ReadAtOnce(store, [&] { return std::tuple(store.GetRun(run), store.Params(run), store.Instances(run)); });
   std::printf("run %lld: %s, started %s", static_cast<long long>(run), r->status.c_str(), Time(r->started_at).c_str());
   if (Gone(*r)) std::printf(" (but %s)", fmt::format(kGoneNote, r->pid).c_str());
   if (r->ended_at) std::printf(", took %s", Secs(*r->ended_at - r->started_at).c_str());
   std::printf("\n  %s\n", r->plan_path.c_str());
-  auto params = store.Params(run);
   if (!params.empty()) {
     std::printf("  params:");
     for (const auto& [k, v] : params) {
@@ -146,7 +155,6 @@ int Status(RunStore& store, int64_t run) {
     }
     std::printf("\n");
   }
-  auto rows = store.Instances(run);
   size_t w = 8;
   for (const auto& i : rows) w = std::max(w, i.name.size());
   std::printf("\n%-*s  %-9s  %8s  %8s  %s\n", static_cast<int>(w), "INSTANCE", "STATUS", "ATTEMPTS", "WALL", "NOTE");
@@ -207,8 +215,8 @@ int Runs(RunStore& store, int limit) {
 
 int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string& name, const std::string& which,
          int attempt) {
-  auto attempts = store.Attempts(run, name);
-  auto inst = store.GetInstance(run, name);
+  auto [attempts, inst, run_row] = ReadAtOnce(
+      store, [&] { return std::tuple(store.Attempts(run, name), store.GetInstance(run, name), store.GetRun(run)); });
   // An attempt's row is written when it ends: one that is running now is
   // found by its instance's row, and its logs at their usual paths (what
   // it wrote in its first second is still in its spool file).
@@ -224,7 +232,6 @@ int Logs(RunStore& store, const std::string& dir, int64_t run, const std::string
   if (attempts.empty()) {
     if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
     if (inst->status == "pending") {
-      auto run_row = store.GetRun(run);
       if (run_row && Gone(*run_row))
         std::printf("%s did not start in run %lld: no logs (it was pending, but %s)\n", name.c_str(),
                     static_cast<long long>(run), fmt::format(kGoneNote, run_row->pid).c_str());
@@ -282,6 +289,7 @@ bool IsOption(const std::string& a, const std::string& name) { return a == name 
 namespace {
 
 int Why(RunStore& store, int64_t run, const std::string& name) {
+  RunStore::Snapshot snapshot(store);  // what it prints is a few lines: no pager holds it
   auto inst = store.GetInstance(run, name);
   if (!inst) return Err(fmt::format("run {} has no instance '{}' (see `flow status {}`)", run, name, run), 1);
   long long r = static_cast<long long>(run);

@@ -708,29 +708,14 @@ std::vector<std::pair<std::string, std::string>> RunStore::PlannedInstances(int6
   return out;
 }
 
-namespace {
+RunStore::Snapshot::Snapshot(RunStore& store)
+    : db_(sqlite3_get_autocommit(store.db_.raw()) ? &store.db_ : nullptr) {
+  if (db_ && !db_->Exec("BEGIN")) db_ = nullptr;
+}
 
-// One read transaction around reads that must agree with each other: an
-// instance's row, the run's plan and the run's status, read one after the
-// other while the run ends, showed an instance that had just run as never
-// run ("the run ended before it started"). Inside a transaction already
-// open (the run's own, writing), its reads agree anyway.
-class ReadSnapshot {
- public:
-  explicit ReadSnapshot(Db& db) : db_(sqlite3_get_autocommit(db.raw()) ? &db : nullptr) {
-    if (db_ && !db_->Exec("BEGIN")) db_ = nullptr;
-  }
-  ~ReadSnapshot() {
-    if (db_) db_->Exec("COMMIT");
-  }
-  ReadSnapshot(const ReadSnapshot&) = delete;
-  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
-
- private:
-  Db* db_;
-};
-
-}  // namespace
+RunStore::Snapshot::~Snapshot() {
+  if (db_) db_->Exec("COMMIT");
+}
 
 // An instance of a run's plan without a row of its own: it has not started
 // (PutRunPlan). Pending while the run runs; of a run that ended without
@@ -750,7 +735,7 @@ InstanceRow RunStore::NotStarted(int64_t run, const std::string& name, const std
 }
 
 std::vector<InstanceRow> RunStore::Instances(int64_t run) {
-  ReadSnapshot snapshot(db_);
+  Snapshot snapshot(*this);
   Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? ORDER BY COALESCE(started_at, ready_at, 1e300), name")
                   .c_str());
   s.Bind(1, run);
@@ -781,7 +766,7 @@ std::vector<InstanceRow> RunStore::Instances(int64_t run) {
 }
 
 std::optional<InstanceRow> RunStore::GetInstance(int64_t run, const std::string& name) {
-  ReadSnapshot snapshot(db_);
+  Snapshot snapshot(*this);
   {
     Stmt s(db_, (std::string(kInstanceCols) + "WHERE run_id = ? AND name = ?").c_str());
     s.Bind(1, run).Bind(2, name);

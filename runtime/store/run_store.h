@@ -86,6 +86,24 @@ class RunStore {
   /// with no tables yet (an empty file) is a failure that sets `*empty`.
   static std::unique_ptr<RunStore> Open(const std::string& path, bool create, std::string& error,
                                         bool* empty = nullptr);
+
+  /// While it lives, the store's reads are of one moment (one read
+  /// transaction): reads that must agree with each other, such as an
+  /// instance's row, the run's plan and the run's status, read one after
+  /// the other while the run ended, showed an instance that had just run
+  /// as never run. Inside a transaction already open (a run's own), it does
+  /// nothing: those reads agree anyway. Instances() and GetInstance() take
+  /// one; a command that reads more takes one around all of it.
+  class Snapshot {
+   public:
+    explicit Snapshot(RunStore& store);
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+   private:
+    Db* db_;
+  };
   ~RunStore();
 
   const std::string& error() const { return db_.error(); }
