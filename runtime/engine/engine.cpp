@@ -5,12 +5,15 @@
 // done: a node is skipped, reused from the cache, or queued for the
 // scheduler; a gate is decided; a map is expanded into copies.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "engine/engine_impl.h"
 #include "engine/values.h"
@@ -662,7 +665,13 @@ RunSummary Engine::Run() {
     if (opt_.on_started) opt_.on_started(run_);
   }
   sum.run_id = run_;
-  recover_ = store_.AnyRunCutShort(run_);
+  for (const auto& c : store_.RunsCutShort(run_)) {
+    // A run still recorded as running whose flow is alive (beside a dry
+    // run, which takes no lock) is not cut short: it records what it does.
+    if (c.status == "running" && c.pid > 0 && !(kill(static_cast<pid_t>(c.pid), 0) != 0 && errno == ESRCH)) continue;
+    // The clock of a file's ctime may lag the one of started_at by a tick.
+    cut_short_.emplace_back(c.started_at - 0.05, c.next_started_at.value_or(std::numeric_limits<double>::infinity()));
+  }
   ProgressMode mode = opt_.progress;
   if (opt_.dry_run) mode = ProgressMode::Plain;
   progress_ = MakeProgress(mode, opt_.dry_run);

@@ -251,7 +251,23 @@ bool Engine::CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& 
 // The value of output `f` (of a type other than file and dir) from the
 // JSON in `path`, checked against its type.
 bool Engine::ReadValueOutput(const plan::Field& f, const std::string& path, json::Value& value, std::string& error) {
-  auto buf = llvm::MemoryBuffer::getFile(Abs(path));
+  // Opened without waiting (a named pipe would wait for a writer for ever),
+  // and read only when it is a regular file.
+  int fd = ::open(Abs(path).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    error = fmt::format("output '{}': cannot read {}: {}", f.name, path, std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error = fmt::format("output '{}': expected {} (as JSON in a file), found {}", f.name, f.type.Spell(),
+                        KindOf(st.st_mode));
+    return false;
+  }
+  auto buf = llvm::MemoryBuffer::getOpenFile(fd, Abs(path), st.st_size, /*RequiresNullTerminator=*/false);
+  ::close(fd);
   if (!buf) {
     error = fmt::format("output '{}': cannot read {}: {}", f.name, path, buf.getError().message());
     return false;
@@ -308,7 +324,17 @@ bool Engine::CommitOutputs(uint32_t id, std::string& error) {
   // Commit: each output is renamed to its final name (rename(2) replaces
   // a stale file of a run that crashed before recording it; a stale folder
   // is moved away first). Only then is the result recorded, so a final name
-  // never holds half an output.
+  // never holds half an output. With more than one output, the final names
+  // of an earlier commit of the same key are removed first: cut short
+  // between two renames, the commit leaves some of its outputs missing,
+  // never beside another attempt's (which a cache row not yet dropped, or
+  // RecoverCommitted, would take for one result).
+  if (stage.outputs.size() > 1)
+    for (const auto& f : stage.outputs) {
+      std::string final_abs = Abs(it.dir + "." + f.name);
+      if (::unlink(final_abs.c_str()) == 0 || errno == ENOENT) continue;
+      if (errno == EISDIR || errno == EPERM) RemoveTree(final_abs);  // a folder (EPERM: Linux says so for one)
+    }
   for (const auto& f : stage.outputs) {
     std::string tmp = Abs(it.tmp + "." + f.name);
     std::string final_abs = Abs(it.dir + "." + f.name);

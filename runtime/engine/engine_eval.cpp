@@ -265,7 +265,7 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
   if (!stage.cache) return std::nullopt;
   auto row = store_.FindCache(it.key);
-  if (!row) return recover_ ? RecoverCommitted(id) : std::nullopt;
+  if (!row) return cut_short_.empty() ? std::nullopt : RecoverCommitted(id);
   auto parsed = plan::ParseJson(row->outputs, plan::kMaxJsonDepth);
   if (!parsed || !parsed->getAsObject()) {
     if (!parsed) llvm::consumeError(parsed.takeError());
@@ -293,9 +293,15 @@ std::optional<std::string> Engine::TryCache(uint32_t id) {
 // attempt succeeded and they checked out, and the record, up to a commit
 // group (0.1-1 s) later. Its outputs are reused as a cached result's would
 // be, and recorded now; without this, a stage of hours that ended just
-// before the kill ran again. Not for an instance without outputs (nothing
-// shows that it ran), nor one whose value outputs hold paths (they named
-// the attempt's temporary folder, and which one is not known now).
+// before the kill ran again. Each output must have been committed (its
+// ctime: the rename sets it) while a run that was cut short ran, so that
+// outputs whose records were removed on purpose stay unused. A commit
+// removes the final names of its instance's earlier outputs before its
+// renames (CommitOutputs), so a commit cut short between two renames
+// leaves some outputs missing, never a mix of two attempts'. Not for an
+// instance without outputs (nothing shows that it ran), nor one whose
+// value outputs hold paths (they named the attempt's temporary folder,
+// and which one is not known now).
 std::optional<std::string> Engine::RecoverCommitted(uint32_t id) {
   Item& it = items_[id];
   const plan::Stage& stage = plan_.StageOf(InstanceOf(it));
@@ -305,6 +311,10 @@ std::optional<std::string> Engine::RecoverCommitted(uint32_t id) {
     std::string final_path = it.dir + "." + f.name;
     struct stat st;
     if (stat(Abs(final_path).c_str(), &st) != 0) return std::nullopt;
+    double ctime = static_cast<double>(st.st_ctim.tv_sec) + st.st_ctim.tv_nsec / 1e9;
+    if (std::none_of(cut_short_.begin(), cut_short_.end(),
+                     [&](const auto& w) { return ctime >= w.first && ctime < w.second; }))
+      return std::nullopt;
     if (f.type.kind == plan::Type::File || f.type.kind == plan::Type::Dir) {
       bool dir = f.type.kind == plan::Type::Dir;
       if (dir != S_ISDIR(st.st_mode) || (!dir && !S_ISREG(st.st_mode))) return std::nullopt;

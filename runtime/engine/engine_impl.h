@@ -240,9 +240,11 @@ class Engine {
   std::map<int32_t, std::string> resources_text_;  // stage -> its resources as JSON
   bool stopping_ = false, cancelled_ = false, made_dirs_ = false;
   bool store_failed_ = false;  // the run store could not be written: the run stops
-  // An earlier run was cut short (RunStore::AnyRunCutShort): an instance
-  // without a cache row may have committed outputs to reuse.
-  bool recover_ = false;
+  // The times when an earlier run that was cut short ran (from its start to
+  // the start of the run after it; RunStore::RunsCutShort), and so may have
+  // committed outputs without recording them: an instance without a cache
+  // row whose outputs were all committed then is reused (RecoverCommitted).
+  std::vector<std::pair<double, double>> cut_short_;
   std::set<int32_t> made_stage_dirs_;  // stages whose output folder exists
   // Folders for the outputs of running attempts (.flow/tmp/SLOT), one per
   // attempt at a time: a command creating its outputs there never holds the

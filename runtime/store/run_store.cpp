@@ -363,10 +363,22 @@ void RunStore::FinishRun(int64_t run, const std::string& status, const std::stri
   s.Run();
 }
 
-bool RunStore::AnyRunCutShort(int64_t run) {
-  Stmt s(db_, "SELECT EXISTS(SELECT 1 FROM runs WHERE status IN ('interrupted', 'running') AND id != ?)");
+std::vector<RunStore::CutShort> RunStore::RunsCutShort(int64_t run) {
+  Stmt s(db_,
+         "SELECT r.id, r.pid, r.status, r.started_at, (SELECT min(n.started_at) FROM runs n WHERE n.id > r.id) "
+         "FROM runs r WHERE r.status IN ('interrupted', 'running') AND r.id != ? ORDER BY r.id");
   s.Bind(1, run);
-  return s.Step() && s.Int(0) == 1;
+  std::vector<CutShort> out;
+  while (s.Step()) {
+    CutShort c;
+    c.id = s.Int(0);
+    c.pid = s.Int(1);
+    c.status = s.Text(2);
+    c.started_at = s.Real(3);
+    if (!s.IsNull(4)) c.next_started_at = s.Real(4);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 int RunStore::MarkInterrupted() {

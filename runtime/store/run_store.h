@@ -141,10 +141,17 @@ class RunStore {
   /// Runs left `running` by a `flow run` that died: marked `interrupted`,
   /// with their running instances and attempts. Returns how many.
   int MarkInterrupted();
-  /// Whether a run other than `run` was stopped before it recorded all it
-  /// did (`interrupted`, or still `running` and not marked yet): it may
-  /// have committed outputs whose success it did not record.
-  bool AnyRunCutShort(int64_t run);
+  /// A run other than `run` that was stopped before it recorded all it did
+  /// (`interrupted`, or still `running`: not marked yet, or alive), with
+  /// the time the run after it started (none: no run after it). Only it
+  /// can have committed outputs in between whose success it did not record.
+  struct CutShort {
+    int64_t id = 0, pid = 0;
+    std::string status;
+    double started_at = 0;
+    std::optional<double> next_started_at;
+  };
+  std::vector<CutShort> RunsCutShort(int64_t run);
   /// Records a param's value (JSON) for `run`, marked as given when its name
   /// is among those of SetGivenParams.
   void AddParam(int64_t run, const std::string& name, const std::string& value_json);

@@ -210,6 +210,71 @@ TEST_F(RunE2E, OutputsCommittedButNotRecordedAreReusedAfterARunWasCutShort) {
   EXPECT_THAT(ReadFile(work_ / "ran.log"), HasSubstr("use\n"));
 }
 
+// Committed outside any run that was cut short (here: before it), outputs
+// without records stay unused: their records were removed on purpose.
+TEST_F(RunE2E, OutputsCommittedOutsideARunCutShortAreNotRecovered) {
+  fs::path file = work_ / "gen.flow";
+  WriteFile(file, "stage gen(i: int) -> (a: file) {\n  run \"echo {i} >> ran.log; echo {i} > {a}\"\n}\n"
+                  "pipeline main {\n  for i in range(3) {\n    gen(i: i)\n  }\n}\n");
+  Result first = Flow({"run", file.string()});
+  ASSERT_EQ(first.code, 0) << first.Describe();
+  SleepMs(100);
+  // A later run, of another pipeline, that was cut short; run 1's records gone.
+  AlterStore("DELETE FROM cache; DELETE FROM instances; DELETE FROM attempts; "
+             "INSERT INTO runs(status, started_at) VALUES('interrupted', (julianday('now') - 2440587.5) * 86400.0);");
+  WriteFile(work_ / "ran.log", "");
+  Result second = Flow({"run", file.string()});
+  ASSERT_EQ(second.code, 0) << second.Describe();
+  CheckSummary(second, "succeeded", {.instances = 3, .ran = 3});
+  EXPECT_EQ(ReadFile(work_ / "ran.log").size(), 6u) << ReadFile(work_ / "ran.log");
+}
+
+// Killed between the renames of a commit of two outputs (a preload library
+// kills flow as it renames the second), over the outputs of an earlier
+// commit of the same key: no run may take the new first output and the old
+// second one for one result.
+TEST_F(RunE2E, ACommitCutShortBetweenItsRenamesIsRunAgainNeverMixed) {
+  fs::path file = work_ / "two.flow";
+  WriteFile(file, "stage two(i: int) -> (a: file, b: file) {\n"
+                  "  run \"n=$(cat gen.txt); echo $n > {a}; echo $n > {b}\"\n}\n"
+                  "pipeline main {\n  two(i: 1)\n}\n");
+  WriteFile(work_ / "gen.txt", "1\n");
+  Result first = Flow({"run", file.string()});
+  ASSERT_EQ(first.code, 0) << first.Describe();
+  fs::path out = work_ / ".flow" / "out" / "two";
+  auto final_of = [&](const std::string& ext) {
+    for (const auto& e : fs::directory_iterator(out))
+      if (e.path().extension() == ext) return e.path();
+    return fs::path();
+  };
+  fs::path a = final_of(".a"), b = final_of(".b");
+  ASSERT_FALSE(a.empty() || b.empty());
+  fs::remove(a);  // one output lost: the result is run again
+  WriteFile(work_ / "gen.txt", "2\n");
+  std::vector<std::string> env = kFastEnv;
+  env.push_back(std::string("LD_PRELOAD=") + KILL_AT_RENAME_SO);
+  env.push_back("FLOW_TEST_KILL_AT_RENAME=.b");
+  Result killed = Flow({"run", file.string()}, {}, 60, env);
+  ASSERT_EQ(killed.signal, SIGKILL) << killed.Describe();
+  EXPECT_EQ(ReadFile(a), "2\n") << "the first output was committed";
+  EXPECT_FALSE(fs::exists(b)) << "the second output of the earlier commit is still there, beside the new first";
+  Result next = Flow({"run", file.string()});
+  ASSERT_EQ(next.code, 0) << next.Describe();
+  CheckSummary(next, "succeeded", {.instances = 1, .ran = 1});
+  EXPECT_EQ(ReadFile(a), "2\n");
+  EXPECT_EQ(ReadFile(b), "2\n");
+}
+
+// A value output that is a named pipe fails the attempt, and flow does not
+// wait for a writer.
+TEST_F(RunE2E, AValueOutputThatIsANamedPipeFailsTheAttempt) {
+  fs::path file = work_ / "fifo.flow";
+  WriteFile(file, "stage f() -> (v: int) {\n  run \"mkfifo {v}\"\n}\npipeline main {\n  f()\n}\n");
+  Result r = Flow({"run", file.string()}, {}, 20);
+  EXPECT_EQ(r.code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("output 'v': expected int (as JSON in a file), found a named pipe")) << r.Describe();
+}
+
 // ---------------------------------------------------------------- injection
 
 class InjectionE2E : public RunE2E, public ::testing::WithParamInterface<std::string> {};
