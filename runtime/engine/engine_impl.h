@@ -178,6 +178,7 @@ class Engine {
   void RecordCache(uint32_t id);
   std::string WhyNotCached(uint32_t id);
   void CheckStore();
+  void FindRunsCutShort();
   bool CommitPathsIn(uint32_t id, const plan::Field& output, json::Value& value, std::string& error);
   bool TakeTmpSlot(uint32_t id, std::string& error);
   void ReleaseTmpSlot(uint32_t id, bool reuse);
