@@ -365,17 +365,16 @@ void RunStore::FinishRun(int64_t run, const std::string& status, const std::stri
 
 std::vector<RunStore::CutShort> RunStore::RunsCutShort(int64_t run) {
   Stmt s(db_,
-         "SELECT r.id, r.pid, r.status, r.started_at, (SELECT min(n.started_at) FROM runs n WHERE n.id > r.id) "
+         "SELECT r.pid, r.status, r.started_at, (SELECT min(n.started_at) FROM runs n WHERE n.id > r.id) "
          "FROM runs r WHERE r.status IN ('interrupted', 'running') AND r.id != ? ORDER BY r.id");
   s.Bind(1, run);
   std::vector<CutShort> out;
   while (s.Step()) {
     CutShort c;
-    c.id = s.Int(0);
-    c.pid = s.Int(1);
-    c.status = s.Text(2);
-    c.started_at = s.Real(3);
-    if (!s.IsNull(4)) c.next_started_at = s.Real(4);
+    c.pid = s.Int(0);
+    c.status = s.Text(1);
+    c.started_at = s.Real(2);
+    if (!s.IsNull(3)) c.next_started_at = s.Real(3);
     out.push_back(std::move(c));
   }
   return out;
@@ -686,9 +685,10 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
   };
   // A store of a flow from before the column, read without being opened to
   // run (a dry run), has no `given` at all: all of them are NULL then.
-  Stmt s(db_, HasColumn("run_params", "given") ? "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) "
-                          "ORDER BY name"
-                        : "SELECT name, value, NULL FROM run_params WHERE run_id = ? ORDER BY name");
+  Stmt s(db_, HasColumn("run_params", "given")
+                  ? "SELECT name, value, given FROM run_params WHERE run_id = ? AND (given IS NULL OR given != 0) "
+                    "ORDER BY name"
+                  : "SELECT name, value, NULL FROM run_params WHERE run_id = ? ORDER BY name");
   s.Bind(1, run);
   std::vector<std::pair<std::string, std::string>> out;
   while (s.Step())
@@ -698,12 +698,9 @@ std::vector<std::pair<std::string, std::string>> RunStore::GivenParams(int64_t r
 
 std::vector<std::pair<std::string, std::string>> RunStore::PlannedInstances(int64_t run) {
   std::vector<std::pair<std::string, std::string>> out;
-  {
-    // A store of an earlier flow, read without being opened to run, may
-    // not have the table.
-    Stmt t(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_plans'");
-    if (!t.Step()) return out;
-  }
+  // A store of an earlier flow, read without being opened to run, may not
+  // have the table.
+  if (!HasColumn("run_plans", "instances")) return out;
   Stmt s(db_, "SELECT instances FROM run_plans WHERE run_id = ?");
   s.Bind(1, run);
   if (!s.Step()) return out;

@@ -146,7 +146,7 @@ class RunStore {
   /// the time the run after it started (none: no run after it). Only it
   /// can have committed outputs in between whose success it did not record.
   struct CutShort {
-    int64_t id = 0, pid = 0;
+    int64_t pid = 0;
     std::string status;
     double started_at = 0;
     std::optional<double> next_started_at;
