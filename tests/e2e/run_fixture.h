@@ -95,6 +95,16 @@ class RunE2E : public ::testing::Test {
     return p;
   }
 
+  /// Whether `p` (a `flow run`) got as far as a command that writes
+  /// started.txt in the working folder, and is still running then.
+  ::testing::AssertionResult StillRunningOnceStarted(Process& p) {
+    if (!p.started()) return ::testing::AssertionFailure() << "flow did not start";
+    if (!WaitFor([&] { return fs::exists(work_ / "started.txt") || p.Exited(); }, 20))
+      return ::testing::AssertionFailure() << "no command wrote started.txt within 20 s";
+    if (p.Exited()) return ::testing::AssertionFailure() << "flow ended first: " << p.Wait(1).Describe();
+    return ::testing::AssertionSuccess();
+  }
+
   /// Runs `flow ARGS...` to the end (killed after `timeout_s`).
   Result Flow(const std::vector<std::string>& args, const fs::path& cwd = {}, double timeout_s = 60,
               const std::vector<std::string>& env = kFastEnv) {

@@ -114,10 +114,7 @@ TEST_F(RunE2E, StatusRunsAndLogsReadTheRunStore) {
 TEST_F(RunE2E, LogsOfARunningAttemptCanBeRead) {
   fs::path file = Use("live.flow");
   Process p = Start({"run", file.string()});
-  ASSERT_TRUE(p.started());
-  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "started.txt") || p.Exited(); }, 20))
-      << "the stage never started";
-  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  ASSERT_TRUE(StillRunningOnceStarted(p)) << "the stage";
   // Its logs get their names after a second of running, and its row says
   // it is running within the store's commit interval.
   Result out;
@@ -151,10 +148,7 @@ TEST_F(RunE2E, LogsOfARunningAttemptCanBeRead) {
 TEST_F(RunE2E, InstancesNotStartedArePendingAndNotRunOnceTheirFlowDied) {
   fs::path file = Use("pending.flow");
   Process p = Start({"run", file.string()});
-  ASSERT_TRUE(p.started());
-  ASSERT_TRUE(WaitFor([&] { return fs::exists(work_ / "started.txt") || p.Exited(); }, 20))
-      << "the first instance never started";
-  ASSERT_FALSE(p.Exited()) << p.Wait(1).Describe();
+  ASSERT_TRUE(StillRunningOnceStarted(p)) << "the first instance";
   // Its own row comes with the first commit group after it started.
   Result status;
   bool seen = WaitFor(

@@ -27,8 +27,7 @@ namespace fs = std::filesystem;
 // in the order they were written.
 TEST_F(StoreTest, BackgroundWritesLandInOrderAfterTheFlush) {
   int64_t run = store_->NewRun(Run());
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   EXPECT_LT(store_->in_tx_since(), 0);
   store_->PutInstance(run, Instance("a", "running"));
   EXPECT_GE(store_->in_tx_since(), 0);  // something is queued
@@ -71,8 +70,7 @@ TEST_F(StoreTest, BackgroundCacheReadsItsOwnWrites) {
   old.instance = "prep";
   old.run_id = 1;
   store_->PutCache(old);  // committed before: the table is not empty
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   EXPECT_EQ(store_->FindCache("old")->run_id, 1);  // from SQLite
   CacheRow c = old;
   c.key = "new";
@@ -170,8 +168,7 @@ TEST_F(StoreTest, TheLogIsCopiedBackPast4000PagesWithoutAWriterThread) {
 }
 
 TEST_F(StoreTest, BackgroundOnAnEmptyCacheNeverMissesItsOwnRows) {
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   EXPECT_FALSE(store_->FindCache("k").has_value());
   CacheRow c;
   c.key = "k";
@@ -184,8 +181,7 @@ TEST_F(StoreTest, BackgroundOnAnEmptyCacheNeverMissesItsOwnRows) {
 
 TEST_F(StoreTest, ClosingTheStoreFlushesTheWriter) {
   int64_t run = store_->NewRun(Run());
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   store_->PutInstance(run, Instance("a", "succeeded"));
   store_->Commit();
   store_->PutInstance(run, Instance("b", "succeeded"));  // queued, not handed over
@@ -195,8 +191,7 @@ TEST_F(StoreTest, ClosingTheStoreFlushesTheWriter) {
 
 TEST_F(StoreTest, ReadersSeeEachHandedOverGroupWhileTheWriterRuns) {
   int64_t run = store_->NewRun(Run());
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   store_->PutInstance(run, Instance("a", "succeeded"));
   store_->Commit();
   // The writer commits on its own; a reader sees the group within a moment.
@@ -215,8 +210,7 @@ TEST_F(StoreTest, ReadersSeeEachHandedOverGroupWhileTheWriterRuns) {
 // (the end of the run) commits what is open at once.
 TEST_F(StoreTest, TheWriterHoldsTheGroupsOfABusyRunForUpToASecond) {
   int64_t run = store_->NewRun(Run());
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   auto count = [&] { return std::stoi(Query("SELECT COUNT(*) FROM instances")); };
   auto hand_over = [&](const std::string& prefix, int rows) {
     for (int i = 0; i < rows; ++i) store_->PutInstance(run, Instance(prefix + std::to_string(i), "succeeded"));

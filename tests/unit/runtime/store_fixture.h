@@ -31,6 +31,20 @@ class StoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
+  /// The store as `flow run` sets it while instances run: changes grouped
+  /// and written behind, by the writer thread.
+  void WriteBehind() {
+    store_->SetGrouping(true);
+    store_->SetBackground(true);
+  }
+  /// Runs `sql` on the store's file with plain SQLite, as another program
+  /// (or an earlier flow) would have changed it.
+  void AlterStore(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db) << " in: " << sql;
+    sqlite3_close(db);
+  }
   /// One value from the database, read with plain SQLite (another connection).
   std::string Query(const std::string& sql) {
     sqlite3* db = nullptr;

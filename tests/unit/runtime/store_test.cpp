@@ -179,20 +179,14 @@ TEST_F(StoreTest, AStoreWithoutTheGivenColumnGetsItAndItsCommandLineSaysWhatWasG
   using P = std::pair<std::string, std::string>;
   store_.reset();
   fs::remove(path_);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE runs(id INTEGER PRIMARY KEY, status TEXT NOT NULL, source TEXT, plan_path TEXT, "
-                         "entry TEXT, started_at REAL NOT NULL, ended_at REAL, pid INTEGER, args TEXT, capacities TEXT, "
-                         "summary TEXT, resumed_from INTEGER);"
-                         "INSERT INTO runs(id, status, started_at, args) VALUES(1, 'failed', 0, "
-                         "'[\"a.flow\",\"--param\",\"x=3\",\"--param=z=[1]\",\"--cpus\",\"2\"]');"
-                         "CREATE TABLE run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, "
-                         "PRIMARY KEY(run_id, name)); INSERT INTO run_params VALUES(1, 'x', '3'), (1, 'y', '20'), "
-                         "(1, 'z', '[1]');",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  AlterStore("CREATE TABLE runs(id INTEGER PRIMARY KEY, status TEXT NOT NULL, source TEXT, plan_path TEXT, "
+             "entry TEXT, started_at REAL NOT NULL, ended_at REAL, pid INTEGER, args TEXT, capacities TEXT, "
+             "summary TEXT, resumed_from INTEGER);"
+             "INSERT INTO runs(id, status, started_at, args) VALUES(1, 'failed', 0, "
+             "'[\"a.flow\",\"--param\",\"x=3\",\"--param=z=[1]\",\"--cpus\",\"2\"]');"
+             "CREATE TABLE run_params(run_id INTEGER NOT NULL, name TEXT NOT NULL, value TEXT, "
+             "PRIMARY KEY(run_id, name)); INSERT INTO run_params VALUES(1, 'x', '3'), (1, 'y', '20'), "
+             "(1, 'z', '[1]');");
   std::string error;
   store_ = RunStore::Open(path_, true, error);
   ASSERT_TRUE(store_) << error;
@@ -209,12 +203,7 @@ TEST_F(StoreTest, AStoreLackingAColumnIsRefusedWithWhatToDo) {
   int64_t run = store_->NewRun(Run());
   store_->FinishRun(run, "succeeded", "{}");
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN args; ALTER TABLE attempts DROP COLUMN command;", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  AlterStore("ALTER TABLE runs DROP COLUMN args; ALTER TABLE attempts DROP COLUMN command;");
   for (bool create : {true, false}) {
     std::string error;
     EXPECT_FALSE(RunStore::Open(path_, create, error));
@@ -229,24 +218,16 @@ TEST_F(StoreTest, AStoreFromBeforeAColumnCameIsReadAsItIs) {
   // as it is, and opening it to run adds them.
   store_.reset();
   fs::remove(path_);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   {
     std::string error;
     auto fresh = RunStore::Open(path_, true, error);  // every table, as now
     ASSERT_TRUE(fresh) << error;
   }
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE run_params DROP COLUMN given; ALTER TABLE attempts DROP COLUMN max_rss_exact;"
-                         "INSERT INTO runs(id, status, started_at) VALUES(1, 'succeeded', 0);"
-                         "INSERT INTO attempts(run_id, instance, stage, attempt, status, max_rss_bytes) "
-                         "VALUES(1, 'a', 's', 1, 'succeeded', 4096);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  const std::string columns =
-      "SELECT count(*) FROM pragma_table_info('run_params') WHERE name = 'given' UNION ALL "
-      "SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'max_rss_exact'";
+  AlterStore(
+      "ALTER TABLE run_params DROP COLUMN given; ALTER TABLE attempts DROP COLUMN max_rss_exact;"
+      "INSERT INTO runs(id, status, started_at) VALUES(1, 'succeeded', 0);"
+      "INSERT INTO attempts(run_id, instance, stage, attempt, status, max_rss_bytes) "
+      "VALUES(1, 'a', 's', 1, 'succeeded', 4096);");
   std::string error;
   {
     auto reader = RunStore::Open(path_, false, error);
@@ -274,12 +255,7 @@ TEST_F(StoreTest, OpeningWithoutCreateWritesNothing) {
   int64_t run = store_->NewRun(Run());
   store_->FinishRun(run, "succeeded", "{}");
   store_.reset();
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
+  AlterStore("PRAGMA journal_mode=DELETE;");
   std::string error;
   bool empty = true;
   {
@@ -311,11 +287,7 @@ TEST_F(StoreTest, OpeningWithoutCreateWritesNothing) {
 // reading it (flow status) leaves it.
 TEST_F(StoreTest, TheUnusedAttemptsIndexOfAnOlderStoreIsDroppedWhenItIsOpenedToRun) {
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE INDEX attempts_stage ON attempts(stage, status);", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  AlterStore("CREATE INDEX attempts_stage ON attempts(stage, status);");
   const std::string count = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'attempts_stage'";
   ASSERT_EQ(Query(count), "1");
   std::string error;
@@ -392,8 +364,7 @@ TEST_F(StoreTest, InstancesOfThePlanWithoutARowArePending) {
 // rows queued after it.
 TEST_F(StoreTest, TheRunPlanIsWrittenBehind) {
   int64_t run = store_->NewRun(Run());
-  store_->SetGrouping(true);
-  store_->SetBackground(true);
+  WriteBehind();
   store_->PutRunPlan(run, R"([["x","s"],["y","s"]])");
   store_->PutInstance(run, Instance("x", "succeeded"));
   store_->Commit();
@@ -428,10 +399,7 @@ TEST_F(StoreTest, InstancesOfAStoreWithoutRunPlansAreItsRows) {
   int64_t run = store_->NewRun(Run());
   store_->PutInstance(run, Instance("a", "pending"));
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE run_plans;", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  AlterStore("DROP TABLE run_plans;");
   std::string error;
   auto reader = RunStore::Open(path_, false, error);
   ASSERT_TRUE(reader) << error;
